@@ -1,0 +1,1 @@
+"""Command-line interface (``bytelm``); the only place that prints."""

@@ -1,0 +1,78 @@
+"""``bytelm`` entry point: subcommands, dotted overrides, and one-line errors with exit code 2."""
+import argparse
+import logging
+import os
+import sys
+
+from bytelm.errors import UserError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises UserError instead of printing usage and exiting."""
+
+    def error(self, message):
+        raise UserError(message)
+
+
+def split_overrides(extra: list[str]) -> dict[str, str]:
+    """``['--train.steps=5', '--optim.lr', '1e-3']`` -> {'train.steps': '5', 'optim.lr': '1e-3'}."""
+    out: dict[str, str] = {}
+    i = 0
+    while i < len(extra):
+        tok = extra[i]
+        if not tok.startswith("--") or "." not in tok.split("=")[0]:
+            raise UserError(f"unrecognized argument {tok!r} (options look like --train.steps=100)")
+        if "=" in tok:
+            k, v = tok[2:].split("=", 1)
+        else:
+            if i + 1 >= len(extra):
+                raise UserError(f"option {tok} needs a value")
+            k, v = tok[2:], extra[i + 1]
+            i += 1
+        out[k] = v
+        i += 1
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from bytelm.cli import data as c_data, evaluate as c_eval, generate as c_gen, info as c_info, \
+        train as c_train, demo as c_demo
+    p = _Parser(prog="bytelm", description="Tokenizer-free byte-level language models.")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for mod in (c_data, c_train, c_eval, c_gen, c_info, c_demo):
+        mod.add_parser(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        parser = build_parser()
+        args, extra = parser.parse_known_args(argv)
+        logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                            format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+        if extra and not getattr(args, "accepts_overrides", False):
+            raise UserError(f"unrecognized arguments: {' '.join(extra)}")
+        args.overrides = split_overrides(extra) if extra else {}
+        return args.func(args) or 0
+    except UserError as e:
+        print(f"bytelm: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("bytelm: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # the reader went away (e.g. `| head`); not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except Exception as e:  # noqa: BLE001 - last line of defence: one line, unless debugging
+        from bytelm.train.loop import NonFiniteLossError
+        if isinstance(e, NonFiniteLossError):
+            print(f"bytelm: error: {e}", file=sys.stderr)
+            return 3
+        raise
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,83 @@
+"""``bytelm generate``: sample bytes from a checkpoint (one-shot, streaming or interactive)."""
+import sys
+from pathlib import Path
+
+from bytelm.errors import UserError
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("generate", help="generate text from a checkpoint")
+    p.add_argument("ckpt", help="checkpoint dir or run dir")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--prompt", default=None, help="prompt text ('-' reads stdin)")
+    src.add_argument("--prompt-file", default=None, help="read the prompt from a file (raw bytes)")
+    p.add_argument("--max-bytes", type=int, default=256)
+    p.add_argument("--temperature", type=float, default=0.8, help="0 = greedy")
+    p.add_argument("--top-k", type=int, default=0, help="0 = no top-k filter")
+    p.add_argument("--top-p", type=float, default=1.0, help="1 = no nucleus filter")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--stream", action="store_true", help="print bytes as they are generated")
+    p.add_argument("--interactive", action="store_true", help="read prompts line by line")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=run)
+
+
+def _check(args) -> None:
+    if args.max_bytes < 1:
+        raise UserError("--max-bytes must be >= 1")
+    if args.temperature < 0:
+        raise UserError("--temperature must be >= 0")
+    if args.top_k < 0 or args.top_k > 256:
+        raise UserError("--top-k must be in [0, 256]")
+    if not 0 < args.top_p <= 1:
+        raise UserError("--top-p must be in (0, 1]")
+
+
+def _prompt(args) -> bytes:
+    if args.prompt_file:
+        f = Path(args.prompt_file)
+        if not f.is_file():
+            raise UserError(f"prompt file not found: {args.prompt_file}")
+        return f.read_bytes()
+    if args.prompt == "-":
+        return sys.stdin.buffer.read()
+    if args.prompt is None:
+        raise UserError("give --prompt TEXT, --prompt-file FILE, --prompt - (stdin) or --interactive")
+    return args.prompt.encode("utf-8")
+
+
+def _emit(model, prompt: bytes, args) -> None:
+    from bytelm.generate import Utf8Stream, iter_generate
+    out = Utf8Stream()
+    kw = dict(max_bytes=args.max_bytes, temperature=args.temperature, top_k=args.top_k,
+              top_p=args.top_p, seed=args.seed)
+    if args.stream:
+        for b in iter_generate(model, prompt, **kw):
+            sys.stdout.write(out.push(bytes([b])))
+            sys.stdout.flush()
+    else:
+        sys.stdout.write(out.push(bytes(iter_generate(model, prompt, **kw))))
+    sys.stdout.write(out.flush() + "\n")
+    sys.stdout.flush()
+
+
+def run(args) -> int:
+    from bytelm.train.checkpoint import load_model
+    from bytelm.train.distributed import pick_device
+    _check(args)
+    model = load_model(args.ckpt, device=pick_device(args.device))
+    if not args.interactive:
+        _emit(model, _prompt(args), args)
+        return 0
+    print(f"interactive: context {model.config.context} bytes; empty line or Ctrl-D quits",
+          file=sys.stderr)
+    args.stream = True
+    for line in sys.stdin:
+        line = line.rstrip("\n")
+        if not line:
+            break
+        try:
+            _emit(model, line.encode("utf-8"), args)
+        except UserError as e:  # a bad prompt in a session should not end it
+            print(f"bytelm: error: {e}", file=sys.stderr)
+    return 0

@@ -1,0 +1,304 @@
+"""Run configuration: dataclasses for data, optimiser, training and evaluation, plus dotted
+overrides (``--train.steps=2000``), TOML files and JSON round-trips.
+
+Every field is typed and documented by the string under it; ``__post_init__`` validates, and any
+bad value is a ``UserError`` (one line, exit code 2 from the CLI).
+"""
+import dataclasses
+import difflib
+import json
+import sys
+import types
+import typing
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal
+
+from bytelm.errors import UserError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+@dataclass(kw_only=True)
+class DataConfig:
+    path: str = ""
+    """prepared corpus directory (from ``bytelm prepare``); empty: the default corpus."""
+    seq_len: int = 0
+    """training window in bytes; 0: the model's context."""
+    default_corpus_bytes: int = 12_000_000
+    """size cap of the default corpus (Python standard library sources)."""
+
+    def __post_init__(self):
+        _check(self.seq_len >= 0, "data.seq_len must be >= 0")
+        _check(self.default_corpus_bytes >= 10_000, "data.default_corpus_bytes must be >= 10000")
+
+
+@dataclass(kw_only=True)
+class OptimConfig:
+    name: Literal["adamw", "sgd"] = "adamw"
+    """optimizer: AdamW (decoupled weight decay) or SGD with momentum."""
+    lr: float = 3e-4
+    """peak learning rate."""
+    betas: tuple[float, float] = (0.9, 0.999)
+    """AdamW betas."""
+    eps: float = 1e-8
+    """AdamW epsilon."""
+    momentum: float = 0.9
+    """SGD momentum."""
+    weight_decay: float = 0.01
+    """decoupled weight decay on matrices (not on norms, biases, embeddings)."""
+    schedule: Literal["cosine", "wsd", "constant"] = "cosine"
+    """learning-rate shape after warmup: cosine decay, warmup-stable-decay, or constant."""
+    warmup_steps: int = 200
+    """linear warmup steps from 0 to lr."""
+    min_lr_ratio: float = 0.1
+    """final lr as a fraction of the peak (cosine and wsd)."""
+    wsd_decay_frac: float = 0.2
+    """fraction of the run spent in the final linear decay of the wsd schedule."""
+    grad_clip: float = 0.5
+    """max global gradient L2 norm; 0 disables clipping."""
+
+    def __post_init__(self):
+        _check(self.lr > 0, "optim.lr must be > 0")
+        _check(all(0 <= b < 1 for b in self.betas), "optim.betas must be in [0, 1)")
+        _check(0 <= self.momentum < 1, "optim.momentum must be in [0, 1)")
+        _check(self.weight_decay >= 0, "optim.weight_decay must be >= 0")
+        _check(self.warmup_steps >= 0, "optim.warmup_steps must be >= 0")
+        _check(0 <= self.min_lr_ratio <= 1, "optim.min_lr_ratio must be in [0, 1]")
+        _check(0 < self.wsd_decay_frac <= 1, "optim.wsd_decay_frac must be in (0, 1]")
+        _check(self.grad_clip >= 0, "optim.grad_clip must be >= 0")
+
+
+@dataclass(kw_only=True)
+class TrainConfig:
+    steps: int = 1000
+    """optimizer steps (upper bound when time_budget_min is set)."""
+    batch_size: int = 16
+    """sequences per micro-batch per process."""
+    grad_accum: int = 1
+    """micro-batches per optimizer step."""
+    seed: int = 1337
+    """seeds model init and data order."""
+    device: str = "auto"
+    """auto (cuda if available), cpu, cuda, cuda:N."""
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    """auto: bf16 autocast on CUDA, fp32 on CPU."""
+    compile: bool = False
+    """wrap the model in torch.compile."""
+    out_dir: str = "runs/default"
+    """run directory: run_config.json, metrics.jsonl, ckpt/last, ckpt/best."""
+    log_every: int = 10
+    """steps between metric lines."""
+    eval_every: int = 200
+    """steps between validations (and checkpoints); 0: only at the end."""
+    eval_bytes: int = 1_000_000
+    """bytes of the validation split used by periodic validation; 0: the whole split."""
+    time_budget_min: float = 0.0
+    """if > 0: after a short timing, steps is lowered so the run ends in about this many minutes."""
+    parallel: Literal["ddp", "fsdp"] = "ddp"
+    """multi-process strategy under torchrun."""
+    tensorboard: bool = False
+    """also log scalars to TensorBoard (run_dir/tb)."""
+    wandb: bool = False
+    """also log to Weights & Biases in offline mode."""
+    progress: bool = True
+    """show a tqdm progress bar."""
+    stop_after: int = 0
+    """if > 0: stop with a checkpoint after this many steps of this invocation (the schedule still
+    spans ``steps``); resume later with ``--resume``. For time-sliced or preemptible jobs."""
+    peak_tflops: float = 0.0
+    """accelerator peak (dense bf16) used for MFU; 0: look it up from the device name."""
+
+    def __post_init__(self):
+        for k in ("steps", "batch_size", "grad_accum", "log_every"):
+            _check(getattr(self, k) >= 1, f"train.{k} must be >= 1")
+        _check(self.eval_every >= 0, "train.eval_every must be >= 0")
+        _check(self.eval_bytes >= 0, "train.eval_bytes must be >= 0")
+        _check(self.time_budget_min >= 0, "train.time_budget_min must be >= 0")
+        _check(self.stop_after >= 0, "train.stop_after must be >= 0")
+        _check(self.peak_tflops >= 0, "train.peak_tflops must be >= 0")
+        _check(self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"),
+               f"train.device must be auto, cpu or cuda[:N], got {self.device!r}")
+
+
+@dataclass(kw_only=True)
+class EvalConfig:
+    batch_size: int = 8
+    """windows per evaluation batch."""
+    stride: int = 0
+    """distance between evaluation windows; 0: seq_len (no overlap). With stride < seq_len each
+    scored byte (after the first window) sees at least seq_len - stride bytes of context."""
+
+    def __post_init__(self):
+        _check(self.batch_size >= 1, "eval.batch_size must be >= 1")
+        _check(self.stride >= 0, "eval.stride must be >= 0")
+
+
+@dataclass(kw_only=True)
+class RunConfig:
+    preset: str = "transformer-tiny"
+    """model preset name (``bytelm info`` lists them)."""
+    model: Any = None
+    """the resolved model config (preset + ``--model.*`` overrides)."""
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        return d
+
+    @property
+    def seq_len(self) -> int:
+        return self.data.seq_len or self.model.context
+
+
+def _check(ok: bool, msg: str) -> None:
+    if not ok:
+        raise UserError(msg)
+
+
+# --- building a RunConfig from presets, files and overrides -------------------------------
+
+def build_run_config(preset: str, overrides: dict[str, Any] | None = None,
+                     config_file: str | None = None) -> RunConfig:
+    """Preset -> TOML file (if any) -> dotted overrides, validated at every level.
+
+    Args:
+        preset: model preset name.
+        overrides: {"train.steps": "2000", "model.d_model": 128, ...}; values may be strings.
+        config_file: TOML with tables [model], [data], [optim], [train], [eval] (and optional
+            top-level ``preset``).
+    """
+    from bytelm.registry import preset_config
+    flat: dict[str, Any] = {}
+    if config_file:
+        file_cfg = load_toml(config_file)
+        preset = file_cfg.pop("preset", preset)
+        flat.update(_flatten(file_cfg))
+    flat.update(overrides or {})
+    model_cfg = preset_config(preset)
+    sections = {"model": model_cfg, "data": DataConfig(), "optim": OptimConfig(),
+                "train": TrainConfig(), "eval": EvalConfig()}
+    grouped: dict[str, dict[str, Any]] = {k: {} for k in sections}
+    for key, value in flat.items():
+        sec, _, name = key.partition(".")
+        if sec not in sections or not name:
+            raise _unknown_key(key, sections)
+        grouped[sec][name] = value
+    built = {sec: _apply(obj, grouped[sec], sec) for sec, obj in sections.items()}
+    return RunConfig(preset=preset, **built)
+
+
+def _unknown_key(key: str, sections: dict[str, Any]) -> UserError:
+    known = [f"{s}.{f.name}" for s, obj in sections.items() for f in fields(obj) if f.init]
+    close = difflib.get_close_matches(key, known, n=1)
+    return UserError(f"unknown option --{key}" + (f" (did you mean --{close[0]}?)" if close else ""))
+
+
+def _apply(obj, values: dict[str, Any], section: str):
+    if not values:
+        return obj
+    hints = typing.get_type_hints(type(obj))
+    names = {f.name for f in fields(obj) if f.init}
+    kw = {f.name: getattr(obj, f.name) for f in fields(obj) if f.init}
+    for name, raw in values.items():
+        if name not in names:
+            close = difflib.get_close_matches(name, sorted(names), n=1)
+            raise UserError(f"unknown option --{section}.{name}"
+                            + (f" (did you mean --{section}.{close[0]}?)" if close else ""))
+        kw[name] = parse_value(raw, hints[name], f"{section}.{name}")
+    return type(obj)(**kw)
+
+
+def parse_value(raw: Any, tp: Any, key: str) -> Any:
+    """Converts ``raw`` (a string from the command line, or a TOML value) to type ``tp``."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin is Literal:
+        if raw not in args:
+            raise UserError(f"--{key} must be one of {', '.join(map(str, args))}; got {raw!r}")
+        return raw
+    if origin in (typing.Union, types.UnionType):
+        inner = [a for a in args if a is not type(None)]
+        if raw in (None, "none", "None", "null") and len(inner) < len(args):
+            return None
+        return parse_value(raw, inner[0], key)
+    if origin is tuple:
+        items = raw if isinstance(raw, (list, tuple)) else str(raw).strip("()[] ").split(",")
+        if len(items) != len(args):
+            raise UserError(f"--{key} needs {len(args)} comma-separated values; got {raw!r}")
+        return tuple(parse_value(v, t, key) for v, t in zip(items, args))
+    try:
+        if tp is bool:
+            if isinstance(raw, bool):
+                return raw
+            s = str(raw).lower()
+            if s in ("1", "true", "yes", "on"):
+                return True
+            if s in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if tp is int:
+            if isinstance(raw, float) and not raw.is_integer():
+                raise ValueError
+            if isinstance(raw, str):
+                raw = raw.replace("_", "")
+                f = float(raw)
+                if not f.is_integer():
+                    raise ValueError
+                return int(f)
+            return int(raw)
+        if tp is float:
+            v = float(raw)
+            if v != v or v in (float("inf"), float("-inf")):
+                raise ValueError
+            return v
+        if tp is str:
+            return str(raw)
+    except (TypeError, ValueError):
+        raise UserError(f"--{key} expects {getattr(tp, '__name__', tp)}; got {raw!r}") from None
+    return raw
+
+
+def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def load_toml(path: str) -> dict:
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"config file not found: {path}")
+    try:
+        return tomllib.loads(p.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"cannot parse config file {path}: {e}") from None
+
+
+def run_config_from_dict(d: dict) -> RunConfig:
+    """Inverse of ``RunConfig.to_dict`` (used to resume a run from run_config.json)."""
+    from bytelm.registry import config_from_dict
+    secs = {"data": DataConfig, "optim": OptimConfig, "train": TrainConfig, "eval": EvalConfig}
+    kw = {}
+    for name, cls in secs.items():
+        vals = dict(d.get(name, {}))
+        hints = typing.get_type_hints(cls)
+        kw[name] = cls(**{k: parse_value(v, hints[k], f"{name}.{k}") for k, v in vals.items()})
+    return RunConfig(preset=d["preset"], model=config_from_dict(d["model"]), **kw)
+
+
+def dump_json(obj: dict, path: Path) -> None:
+    """Writes JSON atomically (temp file + fsync + rename)."""
+    from bytelm.train.checkpoint import atomic_write_bytes
+    atomic_write_bytes(Path(path), (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())

@@ -1,0 +1,1 @@
+"""Evaluation: bits per byte, and later needle/recall/cross-language suites."""

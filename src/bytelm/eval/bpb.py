@@ -1,0 +1,67 @@
+"""Bits per byte over a whole split, with documented context handling.
+
+The split is cut into windows of ``seq_len`` targets starting every ``stride`` bytes
+(``bytelm.data.SequentialWindows``). Every byte 1..N-1 is scored exactly once (byte 0 has no
+context and is not scored). With stride == seq_len (the default) windows do not overlap and a
+byte at offset j of its window is predicted from the j bytes before it in that window; with
+stride < seq_len each window re-reads seq_len - stride bytes already scored, so every byte after
+the first window sees at least seq_len - stride bytes of context.
+
+bpb = (sum of -ln p(byte) over scored bytes) / (number of scored bytes * ln 2).
+Bits per character divides the same total by the number of UTF-8 characters among the scored
+bytes (bytes that are not continuation bytes 0b10xxxxxx).
+"""
+import math
+
+import torch
+
+from bytelm.nn.loss import byte_cross_entropy
+
+
+@torch.no_grad()
+def evaluate_bpb(model, split, seq_len: int, stride: int = 0, batch_size: int = 8,
+                 max_bytes: int | None = None, precision: str = "auto", info=None,
+                 progress: bool = False) -> dict:
+    """Scores ``split`` (a ByteSplit or uint8 array) with ``model``.
+
+    Args:
+        model: a ByteLM (or a DDP/compiled wrapper of one).
+        split: the bytes to score.
+        seq_len: window length in targets (<= the model's context).
+        stride: window spacing, 0 means seq_len.
+        batch_size: windows per forward.
+        max_bytes: score only the first max_bytes bytes (None: the whole split).
+        precision: "auto" (bf16 autocast on CUDA), "bf16" or "fp32".
+        info: DistInfo; under torchrun each rank scores every world_size-th batch and the
+            totals are summed.
+    Returns:
+        {"bpb", "bits_per_char", "nats", "n_bytes", "n_chars", "seq_len", "stride"}.
+    """
+    from bytelm.data import SequentialWindows
+    from bytelm.train.loop import autocast_ctx
+    device = next(model.parameters()).device
+    windows = SequentialWindows(split, seq_len, stride or seq_len, batch_size, max_bytes)
+    totals = torch.zeros(3, dtype=torch.float64, device=device)  # nats, bytes, chars
+    rank, world = (info.rank, info.world_size) if info is not None else (0, 1)
+    it = enumerate(windows)
+    if progress:
+        from tqdm import tqdm
+        it = tqdm(it, total=len(windows), desc="eval", unit="batch", dynamic_ncols=True)
+    for i, (x, y, mask) in it:
+        if i % world != rank:
+            continue
+        x, y, mask = x.to(device), y.to(device), mask.to(device)
+        with autocast_ctx(device, precision):
+            logits = model(x).logits
+        nll = byte_cross_entropy(logits, y, reduction="none")
+        is_char = (y & 0xC0) != 0x80
+        totals[0] += (nll.double() * mask).sum()
+        totals[1] += mask.sum()
+        totals[2] += (mask & is_char).sum()
+    if world > 1:
+        import torch.distributed as dist
+        dist.all_reduce(totals)
+    nats, n_bytes, n_chars = totals.tolist()
+    return {"bpb": nats / (n_bytes * math.log(2)), "bits_per_char": nats / (max(n_chars, 1) * math.log(2)),
+            "nats": nats, "n_bytes": int(n_bytes), "n_chars": int(n_chars),
+            "seq_len": seq_len, "stride": stride or seq_len}

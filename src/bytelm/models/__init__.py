@@ -1,0 +1,1 @@
+"""Model families; each subpackage registers itself with ``bytelm.registry``."""

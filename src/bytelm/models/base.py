@@ -1,0 +1,110 @@
+"""The contract every byte-level model family implements."""
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+VOCAB_SIZE = 256
+
+
+@dataclass(kw_only=True)
+class ModelConfig:
+    """Fields shared by every family; a family's config subclasses this."""
+
+    family: str = ""
+    """registry name of the model family (set by the subclass)."""
+    vocab_size: int = VOCAB_SIZE
+    """always 256: one symbol per byte value."""
+    context: int = 1024
+    """longest sequence (bytes) the model is trained on and can attend to."""
+
+    def __post_init__(self) -> None:
+        from bytelm.errors import UserError
+        if self.vocab_size != VOCAB_SIZE:
+            raise UserError(f"vocab_size must be {VOCAB_SIZE} for a byte model, got {self.vocab_size}")
+        if self.context < 2:
+            raise UserError(f"context must be >= 2, got {self.context}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class ModelOutput:
+    """What ``ByteLM.forward`` returns.
+
+    logits: (B, T, 256); logits[:, i] is the distribution of byte i+1 given bytes 0..i.
+    aux_loss: scalar added to the training loss (e.g. ACT ponder cost); 0 when none.
+    stats: scalar diagnostics (tensors or floats) for logging.
+    """
+
+    logits: torch.Tensor
+    aux_loss: torch.Tensor | float = 0.0
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+class ByteLM(nn.Module):
+    """Base class: a causal next-byte model.
+
+    Subclasses implement ``forward``, ``init_state``, ``step`` and ``flops_per_byte``.
+    """
+
+    config: ModelConfig
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+
+    # --- the contract ---------------------------------------------------------------------
+    def forward(self, x: torch.Tensor) -> ModelOutput:  # pragma: no cover - abstract
+        """x (B, T) byte ids -> ModelOutput with logits (B, T, 256)."""
+        raise NotImplementedError
+
+    def init_state(self, batch_size: int, device=None) -> Any:  # pragma: no cover - abstract
+        """An empty decoding state (caches) for ``step``."""
+        raise NotImplementedError
+
+    def step(self, x: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:  # pragma: no cover
+        """Feeds the next L bytes x (B, L) after those already in ``state``.
+
+        Returns (logits (B, L, 256), new state); equal to the matching rows of ``forward``
+        on the whole prefix.
+        """
+        raise NotImplementedError
+
+    def state_capacity(self, state: Any) -> int | None:
+        """How many more bytes ``state`` can take (None: unbounded)."""
+        return None
+
+    def flops_per_byte(self, seq_len: int | None = None) -> float:  # pragma: no cover
+        """Training FLOPs (forward + backward) per byte at sequence length seq_len."""
+        raise NotImplementedError
+
+    # --- shared helpers ------------------------------------------------------------------
+    @property
+    def context(self) -> int:
+        return self.config.context
+
+    def n_params(self, non_embedding: bool = False) -> int:
+        """Exact number of parameters (optionally excluding embedding tables)."""
+        n = sum(p.numel() for p in self.parameters())
+        if non_embedding:
+            n -= sum(m.weight.numel() for m in self.modules() if isinstance(m, nn.Embedding))
+        return n
+
+    def param_groups(self, weight_decay: float) -> list[dict]:
+        """AdamW groups: decay on matrices of linear layers; none on norms, biases, embeddings."""
+        emb = {id(m.weight) for m in self.modules() if isinstance(m, nn.Embedding)}
+        decay, no_decay = [], []
+        for p in self.parameters():
+            if not p.requires_grad:
+                continue
+            (decay if p.dim() >= 2 and id(p) not in emb else no_decay).append(p)
+        return [{"params": decay, "weight_decay": weight_decay},
+                {"params": no_decay, "weight_decay": 0.0}]
+
+    def save(self, path) -> None:
+        """Writes ``config.json`` + ``model.safetensors`` into directory ``path`` (atomically)."""
+        from bytelm.train.checkpoint import save_model
+        save_model(self, path)

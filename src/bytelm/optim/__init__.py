@@ -1,0 +1,4 @@
+"""Optimizers."""
+from bytelm.optim.build import build_optimizer
+
+__all__ = ["build_optimizer"]

@@ -1,0 +1,215 @@
+"""Checkpoints: a directory in the Hugging Face layout, written atomically, loaded without
+executing code.
+
+    CKPT/config.json          model config (family + hyperparameters) and bytelm version
+    CKPT/model.safetensors    weights
+    CKPT/trainer_state.json   (training runs) step, schedule, sampler, metrics, run config
+    CKPT/optimizer.pt         (training runs) optimizer state, read with weights_only=True
+    CKPT/rng.safetensors      (training runs) torch RNG states
+
+A directory is written under a temporary name, every file fsynced, then swapped in with two
+renames (old -> .old, tmp -> final) and the old one deleted. If the process dies at any point,
+the previous checkpoint is still complete under its name or, in the instant between the two
+renames, under ``.old`` where ``resolve_checkpoint`` finds it.
+"""
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from bytelm.errors import UserError
+
+CONFIG = "config.json"
+WEIGHTS = "model.safetensors"
+TRAINER_STATE = "trainer_state.json"
+OPTIMIZER = "optimizer.pt"
+RNG = "rng.safetensors"
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Writes ``data`` to ``path`` through a temp file + fsync + rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def atomic_write_dir(final: Path, write: Callable[[Path], None]) -> None:
+    """Calls ``write(tmp_dir)`` then swaps tmp_dir in as ``final``; see the module docstring."""
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
+    old = final.with_name(f"{final.name}.old")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    try:
+        write(tmp)
+        for f in tmp.iterdir():
+            _fsync_path(f)
+        _fsync_path(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if old.exists():
+        shutil.rmtree(old)
+    if final.exists():
+        os.rename(final, old)
+    os.rename(tmp, final)
+    _fsync_path(final.parent)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def resolve_checkpoint(path) -> Path:
+    """The checkpoint directory for ``path``: itself, its ``.old`` twin after an interrupted swap,
+    or, for a run directory, ``RUN/ckpt/best`` then ``RUN/ckpt/last``."""
+    p = Path(path)
+    for cand in (p, p.with_name(p.name + ".old"), p / "ckpt" / "best", p / "ckpt" / "last"):
+        if (cand / CONFIG).is_file():
+            return cand
+    if not p.exists():
+        raise UserError(f"checkpoint not found: {path}")
+    raise UserError(f"not a bytelm checkpoint (no {CONFIG}): {path}")
+
+
+def model_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """Weights of ``model`` (unwrapping DDP / torch.compile), contiguous, on CPU."""
+    m = unwrap(model)
+    return {k: v.detach().contiguous().cpu() for k, v in m.state_dict().items()}
+
+
+def unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    while True:
+        if hasattr(model, "module"):
+            model = model.module
+        elif hasattr(model, "_orig_mod"):
+            model = model._orig_mod
+        else:
+            return model
+
+
+def _config_json(model) -> bytes:
+    from bytelm import __version__
+    m = unwrap(model)
+    d = {"bytelm_version": __version__, "model_type": m.config.family, **m.config.to_dict()}
+    return (json.dumps(d, indent=2, sort_keys=True) + "\n").encode()
+
+
+def write_model_files(model, d: Path, state: dict[str, torch.Tensor] | None = None) -> None:
+    (d / CONFIG).write_bytes(_config_json(model))
+    save_file(state if state is not None else model_state_dict(model), str(d / WEIGHTS),
+              metadata={"format": "pt"})
+
+
+def save_model(model, path) -> None:
+    """Saves config.json + model.safetensors into directory ``path`` atomically."""
+    atomic_write_dir(Path(path), lambda d: write_model_files(model, d))
+
+
+def read_config(ckpt: Path):
+    from bytelm.registry import config_from_dict
+    try:
+        d = json.loads((ckpt / CONFIG).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"corrupted checkpoint {ckpt}: {CONFIG} is not valid JSON ({e})") from None
+    if not isinstance(d, dict):
+        raise UserError(f"corrupted checkpoint {ckpt}: {CONFIG} is not a JSON object")
+    d.pop("bytelm_version", None)
+    d.pop("model_type", None)
+    try:
+        return config_from_dict(d)
+    except TypeError as e:
+        raise UserError(f"bad model config in {ckpt / CONFIG}: {e}") from None
+
+
+def read_weights(ckpt: Path) -> dict[str, torch.Tensor]:
+    f = ckpt / WEIGHTS
+    if not f.is_file():
+        raise UserError(f"corrupted checkpoint {ckpt}: {WEIGHTS} is missing")
+    try:
+        return load_file(str(f))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise UserError(f"corrupted checkpoint {ckpt}: cannot read {WEIGHTS} ({msg})") from None
+
+
+def load_weights_into(model: torch.nn.Module, state: dict[str, torch.Tensor], where: str) -> None:
+    """Copies ``state`` into ``model``, failing with one line on any missing/extra key or shape."""
+    own = unwrap(model).state_dict()
+    missing = sorted(set(own) - set(state))
+    extra = sorted(set(state) - set(own))
+    bad = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    if missing or extra or bad:
+        parts = []
+        if missing:
+            parts.append(f"missing {missing[:3]}")
+        if extra:
+            parts.append(f"unexpected {extra[:3]}")
+        if bad:
+            k = bad[0]
+            parts.append(f"shape of {k}: weights {tuple(state[k].shape)} vs config {tuple(own[k].shape)}")
+        raise UserError(f"config/weights mismatch in {where}: " + "; ".join(parts))
+    unwrap(model).load_state_dict(state, strict=True)
+
+
+def load_model(path, device=None):
+    """Builds the model described by ``path/config.json`` and loads its weights."""
+    from bytelm.registry import create_model
+    ckpt = resolve_checkpoint(path)
+    cfg = read_config(ckpt)
+    model = create_model(cfg)
+    load_weights_into(model, read_weights(ckpt), str(ckpt))
+    if device is not None:
+        model.to(device)
+    return model.eval()
+
+
+# --- training checkpoints -------------------------------------------------------------------
+
+def save_training(path: Path, model, optimizer: torch.optim.Optimizer, trainer_state: dict[str, Any],
+                  model_state: dict[str, torch.Tensor] | None = None,
+                  optim_state: dict | None = None) -> None:
+    """Model files + optimizer + RNG + trainer state, one atomic directory."""
+    rng = {"cpu": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        rng["cuda"] = torch.cuda.get_rng_state()
+
+    def write(d: Path) -> None:
+        write_model_files(model, d, model_state)
+        torch.save(optim_state if optim_state is not None else optimizer.state_dict(), d / OPTIMIZER)
+        save_file(rng, str(d / RNG))
+        (d / TRAINER_STATE).write_text(json.dumps(trainer_state, indent=2, sort_keys=True) + "\n")
+
+    atomic_write_dir(Path(path), write)
+
+
+def load_training(path) -> tuple[dict, dict, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """Returns (trainer_state, optimizer_state, rng_states, model_weights) of a training checkpoint."""
+    ckpt = resolve_checkpoint(path)
+    for name in (TRAINER_STATE, OPTIMIZER, RNG):
+        if not (ckpt / name).is_file():
+            raise UserError(f"{ckpt} is not a training checkpoint ({name} is missing)")
+    try:
+        state = json.loads((ckpt / TRAINER_STATE).read_text())
+        optim = torch.load(ckpt / OPTIMIZER, map_location="cpu", weights_only=True)
+        rng = load_file(str(ckpt / RNG))
+    except Exception as e:  # any parse failure of a damaged file is the same user-facing error
+        raise UserError(f"corrupted training checkpoint {ckpt}: {type(e).__name__}") from None
+    return state, optim, rng, read_weights(ckpt)

@@ -1,0 +1,318 @@
+"""The training loop: data -> step -> log -> eval -> checkpoint.
+
+Everything needed to continue a run is checkpointed (weights, optimizer, step, sampler position,
+RNG, best metric), so ``--resume`` reproduces the loss sequence of an uninterrupted run exactly
+(on CPU; bit-exact on GPU only where kernels are deterministic).
+"""
+import contextlib
+import logging
+import math
+import time
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from bytelm.config import RunConfig, dump_json, run_config_from_dict
+from bytelm.errors import UserError
+from bytelm.nn.loss import byte_cross_entropy
+from bytelm.optim import build_optimizer
+from bytelm.registry import create_model
+from bytelm.train import checkpoint as ckpt_io
+from bytelm.train import distributed as D
+from bytelm.train.metrics import MetricsLogger
+from bytelm.train.perf import mfu, peak_memory_gib, peak_tflops
+from bytelm.train.schedule import lr_factor
+
+log = logging.getLogger(__name__)
+
+
+class NonFiniteLossError(RuntimeError):
+    """Raised when the loss or gradient norm becomes NaN/Inf; names the first bad step."""
+
+
+def resolve_data_dir(cfg: RunConfig, info: D.DistInfo) -> Path:
+    """The prepared corpus to train on: ``data.path`` or the default corpus (built once)."""
+    if cfg.data.path:
+        return Path(cfg.data.path)
+    from bytelm.data.default import default_corpus_dir
+    if info.is_main:
+        path = default_corpus_dir(max_bytes=cfg.data.default_corpus_bytes)
+    D.barrier(info)
+    if not info.is_main:
+        path = default_corpus_dir(max_bytes=cfg.data.default_corpus_bytes)
+    return path
+
+
+def autocast_ctx(device: torch.device, precision: str):
+    """bf16 autocast on CUDA (precision auto/bf16); fp32 otherwise."""
+    use_bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")
+    if use_bf16:
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def _full_state(model, optimizer, info: D.DistInfo):
+    """Full (unsharded) model and optimizer state dicts, keyed by parameter name, on CPU."""
+    from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model_state_dict,
+                                                         get_optimizer_state_dict)
+    opts = StateDictOptions(full_state_dict=True, cpu_offload=True)
+    msd = get_model_state_dict(model, options=opts)
+    osd = get_optimizer_state_dict(model, optimizer, options=opts)
+    return {k: v.contiguous() for k, v in msd.items()}, osd
+
+
+def _load_optimizer(model, optimizer, osd) -> None:
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+    set_optimizer_state_dict(model, optimizer, osd,
+                             options=StateDictOptions(full_state_dict=True))
+
+
+class Trainer:
+    """Owns model, optimizer, sampler and run directory of one run; ``run()`` trains it."""
+
+    def __init__(self, cfg: RunConfig, resume: bool = False):
+        self.cfg = cfg
+        self.info = info = D.setup(cfg.train.device)
+        self.device = info.device
+        self.run_dir = Path(cfg.train.out_dir)
+        self.last_dir = self.run_dir / "ckpt" / "last"
+        self.best_dir = self.run_dir / "ckpt" / "best"
+        has_ckpt = (self.last_dir / ckpt_io.CONFIG).is_file() or \
+            (self.last_dir.with_name("last.old") / ckpt_io.CONFIG).is_file()
+        if has_ckpt and not resume:
+            raise UserError(f"{self.run_dir} already holds a run; pass --resume to continue it "
+                            "or choose another --train.out_dir")
+        if resume and not has_ckpt:
+            raise UserError(f"nothing to resume in {self.run_dir} (no ckpt/last)")
+
+        from bytelm.data import RandomWindowSampler, open_split
+        self.data_dir = resolve_data_dir(cfg, info)
+        seq = cfg.seq_len
+        if seq > cfg.model.context:
+            raise UserError(f"data.seq_len={seq} exceeds the model context {cfg.model.context}")
+        self.train_split = open_split(self.data_dir, "train", min_len=seq + 1)
+        self.val_split = open_split(self.data_dir, "val", min_len=2)
+        self.sampler = RandomWindowSampler(self.train_split, seq, cfg.train.batch_size,
+                                           seed=cfg.train.seed, rank=info.rank,
+                                           world_size=info.world_size,
+                                           pin_memory=self.device.type == "cuda")
+
+        torch.manual_seed(cfg.train.seed)
+        self.model = create_model(cfg.model).to(self.device)
+        self.step = 0
+        self.total_steps = cfg.train.steps
+        self.best_val = math.inf
+        self.bytes_seen = 0
+        self.train_time = 0.0
+        state = None
+        if resume:
+            state, osd, rng, weights = ckpt_io.load_training(self.last_dir)
+            ckpt_io.load_weights_into(self.model, weights, str(self.last_dir))
+        self.wrapped = D.wrap(self.model, info, cfg.train.parallel)
+        self.optimizer = build_optimizer(self.model, cfg.optim)
+        if state is not None:
+            _load_optimizer(self.wrapped, self.optimizer, osd)
+            self.sampler.load_state_dict(state["sampler"])
+            self.step = state["step"]
+            self.total_steps = state["total_steps"]
+            self.best_val = state.get("best_val", math.inf)
+            self.bytes_seen = state.get("bytes_seen", 0)
+            self.train_time = state.get("train_time", 0.0)
+            torch.set_rng_state(rng["cpu"])
+            if "cuda" in rng and self.device.type == "cuda":
+                torch.cuda.set_rng_state(rng["cuda"], self.device)
+        self.fwd = torch.compile(self.wrapped) if cfg.train.compile else self.wrapped
+        self.metrics = None
+        if info.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            dump_json(cfg.to_dict(), self.run_dir / "run_config.json")
+            self.metrics = MetricsLogger(self.run_dir, cfg.train.tensorboard, cfg.train.wandb,
+                                         cfg.to_dict(),
+                                         truncate_after_step=self.step if resume else None)
+        self.peak = peak_tflops(self.device, cfg.train.peak_tflops)
+        self.flops_per_byte = self.model.flops_per_byte(seq)
+        self.bytes_per_step = seq * cfg.train.batch_size * cfg.train.grad_accum * info.world_size
+
+    # --- one optimizer step -------------------------------------------------------------------
+    def train_step(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Forward/backward over grad_accum micro-batches, clip, update. Returns (loss, grad norm)
+        as device tensors (no host sync)."""
+        cfg = self.cfg
+        lr = cfg.optim.lr * lr_factor(self.step, self.total_steps, cfg.optim.warmup_steps,
+                                      cfg.optim.schedule, cfg.optim.min_lr_ratio,
+                                      cfg.optim.wsd_decay_frac)
+        for g in self.optimizer.param_groups:
+            g["lr"] = lr
+        accum = cfg.train.grad_accum
+        loss_sum = torch.zeros((), device=self.device)
+        for micro in range(accum):
+            batch = self.sampler.next_batch().to(self.device, non_blocking=True)
+            x, y = batch[:, :-1], batch[:, 1:]
+            # gradients are all-reduced only on the last micro-batch
+            sync = (self.wrapped.no_sync() if micro < accum - 1 and hasattr(self.wrapped, "no_sync")
+                    else contextlib.nullcontext())
+            with sync:
+                with autocast_ctx(self.device, cfg.train.precision):
+                    out = self.fwd(x)
+                loss = byte_cross_entropy(out.logits, y)
+                ((loss + out.aux_loss) / accum).backward()
+            loss_sum += loss.detach()
+        params = [p for p in self.model.parameters() if p.grad is not None]
+        clip = cfg.optim.grad_clip if cfg.optim.grad_clip > 0 else float("inf")
+        gnorm = torch.nn.utils.clip_grad_norm_(params, clip)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+        self.bytes_seen += self.bytes_per_step
+        return loss_sum / accum, gnorm
+
+    # --- evaluation and checkpoints -----------------------------------------------------------
+    def validate(self) -> dict:
+        from bytelm.eval.bpb import evaluate_bpb
+        self.model.eval()
+        res = evaluate_bpb(self.wrapped, self.val_split, seq_len=self.cfg.seq_len,
+                           stride=self.cfg.eval.stride, batch_size=self.cfg.eval.batch_size,
+                           max_bytes=self.cfg.train.eval_bytes or None,
+                           precision=self.cfg.train.precision, info=self.info)
+        self.model.train()
+        return res
+
+    def trainer_state(self) -> dict:
+        return {"step": self.step, "total_steps": self.total_steps, "best_val": self.best_val,
+                "bytes_seen": self.bytes_seen, "train_time": self.train_time,
+                "sampler": self.sampler.state_dict(), "run_config": self.cfg.to_dict(),
+                "world_size": self.info.world_size}
+
+    def save(self, dirs: list[Path]) -> None:
+        if self.info.enabled:
+            msd, osd = _full_state(self.wrapped, self.optimizer, self.info)
+        else:
+            msd, osd = _full_state(self.model, self.optimizer, self.info)
+        if self.info.is_main:
+            for d in dirs:
+                ckpt_io.save_training(d, self.model, self.optimizer, self.trainer_state(), msd, osd)
+        D.barrier(self.info)
+
+    # --- the loop -----------------------------------------------------------------------------
+    def run(self) -> dict:
+        cfg, info = self.cfg, self.info
+        tc = cfg.train
+        start_step = self.step
+        stop_at = self.total_steps if not tc.stop_after else min(self.total_steps,
+                                                                 start_step + tc.stop_after)
+        pbar = tqdm(total=self.total_steps, initial=self.step, disable=not (tc.progress and info.is_main),
+                    desc="train", unit="step", dynamic_ncols=True)
+        pending: list[tuple[int, torch.Tensor, torch.Tensor]] = []
+        last_val = None
+        budget_s = tc.time_budget_min * 60
+        t_mark = time.perf_counter()
+        calib_from = None
+        self.model.train()
+        while self.step < stop_at:
+            loss, gnorm = self.train_step()
+            pending.append((self.step, loss, gnorm))
+            if budget_s and self.step - start_step == 3:
+                self._sync()
+                calib_from = (self.step, self.train_time + time.perf_counter() - t_mark)
+            if budget_s and calib_from and self.step - calib_from[0] == 20:
+                self._calibrate(calib_from, t_mark, budget_s)
+                stop_at = min(stop_at, self.total_steps)
+                pbar.total = self.total_steps
+            pbar.update(1)
+            at_end = self.step >= stop_at
+            do_eval = at_end or (tc.eval_every and self.step % tc.eval_every == 0)
+            if self.step % tc.log_every == 0 or do_eval:
+                self._sync()
+                now = time.perf_counter()
+                self.train_time += now - t_mark
+                self._flush(pending, pbar)
+                pending = []
+                t_mark = time.perf_counter()
+            if do_eval:
+                last_val = self.validate()
+                improved = last_val["bpb"] < self.best_val
+                self.best_val = min(self.best_val, last_val["bpb"])
+                self._log({"kind": "val", "step": self.step, "bytes_seen": self.bytes_seen,
+                           **{k: v for k, v in last_val.items() if isinstance(v, (int, float))}})
+                self.save([self.last_dir] + ([self.best_dir] if improved else []))
+                t_mark = time.perf_counter()
+        pbar.close()
+        summary = self._summary(last_val, stopped_early=self.step < self.total_steps)
+        if info.is_main:
+            dump_json(summary, self.run_dir / "summary.json")
+            self.metrics.close()
+        return summary
+
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def _calibrate(self, calib_from, t_mark: float, budget_s: float) -> None:
+        """Fixes total_steps so the run ends in about budget_s (8% kept for validations)."""
+        self._sync()
+        step0, t0 = calib_from
+        elapsed = self.train_time + time.perf_counter() - t_mark
+        per_step = (elapsed - t0) / (self.step - step0)
+        fit = int((budget_s * 0.92 - elapsed) / per_step) + self.step
+        # every rank must agree on the schedule
+        t = D.all_reduce_mean(torch.tensor(float(fit), device=self.device), self.info)
+        self.total_steps = max(self.step + 1, min(self.total_steps, int(t.item())))
+        log.info("time budget: %.1f ms/step -> %d steps", per_step * 1e3, self.total_steps)
+        self._log({"kind": "calibration", "step": self.step, "ms_per_step": per_step * 1e3,
+                   "total_steps": self.total_steps})
+
+    def _flush(self, pending, pbar) -> None:
+        """Moves pending losses to the host, checks them, logs them (one sync per log interval)."""
+        if not pending:
+            return
+        vals = torch.stack([torch.stack([l.float(), g.float()]) for _, l, g in pending]).cpu()
+        vals = D.all_reduce_mean(vals, self.info)
+        for (step, _, _), (loss, gnorm) in zip(pending, vals.tolist()):
+            if not (math.isfinite(loss) and math.isfinite(gnorm)):
+                what = "loss" if not math.isfinite(loss) else "gradient norm"
+                raise NonFiniteLossError(
+                    f"non-finite {what} ({loss if what == 'loss' else gnorm}) at step {step}; "
+                    f"the last good checkpoint is in {self.last_dir} (lower optim.lr or check the data)")
+        step, _, _ = pending[-1]
+        loss, gnorm = vals[-1].tolist()
+        bps = self.bytes_seen / self.train_time if self.train_time > 0 else 0.0
+        lr = self.optimizer.param_groups[0]["lr"]
+        rec = {"kind": "train", "step": step, "loss": loss, "bpb": loss / math.log(2),
+               "grad_norm": gnorm, "lr": lr, "bytes_seen": self.bytes_seen, "bytes_per_s": bps,
+               "losses": [v[0] for v in vals.tolist()]}
+        self._log(rec)
+        pbar.set_postfix(bpb=f"{loss / math.log(2):.3f}", lr=f"{lr:.2e}")
+
+    def _log(self, rec: dict) -> None:
+        if self.metrics is not None:
+            self.metrics.log(rec)
+
+    def _summary(self, last_val: dict | None, stopped_early: bool) -> dict:
+        bps = self.bytes_seen / self.train_time if self.train_time > 0 else 0.0
+        return {"preset": self.cfg.preset, "n_params": self.model.n_params(),
+                "steps": self.step, "total_steps": self.total_steps, "stopped_early": stopped_early,
+                "bytes_seen": self.bytes_seen, "train_time_s": self.train_time,
+                "bytes_per_s": bps, "flops_per_byte": self.flops_per_byte,
+                "mfu": mfu(self.flops_per_byte, bps / self.info.world_size, self.peak), "peak_tflops": self.peak,
+                "peak_memory_gib": peak_memory_gib(self.device), "world_size": self.info.world_size,
+                "device": torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "cpu",
+                "val_bpb": last_val["bpb"] if last_val else None, "best_val_bpb": self.best_val,
+                "run_dir": str(self.run_dir)}
+
+
+def train(cfg: RunConfig, resume: bool = False) -> dict:
+    """Trains according to ``cfg``; returns the run summary (also written to summary.json)."""
+    trainer = Trainer(cfg, resume=resume)
+    try:
+        return trainer.run()
+    finally:
+        D.teardown(trainer.info)
+
+
+def load_run_config(run_dir) -> RunConfig:
+    import json
+    p = Path(run_dir) / "run_config.json"
+    if not p.is_file():
+        raise UserError(f"no run_config.json in {run_dir}")
+    return run_config_from_dict(json.loads(p.read_text()))

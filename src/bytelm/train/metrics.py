@@ -1,0 +1,59 @@
+"""Metric sinks: JSONL file (always), TensorBoard and Weights & Biases (optional, offline)."""
+import json
+import logging
+import os
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+class MetricsLogger:
+    """Appends one JSON object per call to ``run_dir/metrics.jsonl``; mirrors scalars to TB/W&B."""
+
+    def __init__(self, run_dir: Path, tensorboard: bool = False, wandb: bool = False,
+                 config: dict | None = None, truncate_after_step: int | None = None):
+        self.path = Path(run_dir) / "metrics.jsonl"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if truncate_after_step is not None and self.path.exists():
+            # on resume, drop lines from steps after the checkpoint so the file has no duplicates
+            keep = [ln for ln in self.path.read_text().splitlines()
+                    if ln.strip() and json.loads(ln).get("step", 0) <= truncate_after_step]
+            self.path.write_text("".join(ln + "\n" for ln in keep))
+        self._f = open(self.path, "a")
+        self._tb = self._wb = None
+        if tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+                self._tb = SummaryWriter(str(Path(run_dir) / "tb"))
+            except ImportError:
+                log.warning("tensorboard is not installed; pip install tensorboard")
+        if wandb:
+            try:
+                import wandb as wb
+                os.environ.setdefault("WANDB_MODE", "offline")
+                self._wb = wb.init(project="bytelm", dir=str(run_dir), config=config or {})
+            except ImportError:
+                log.warning("wandb is not installed; pip install wandb")
+
+    def log(self, record: dict) -> None:
+        self._f.write(json.dumps(record) + "\n")
+        self._f.flush()
+        step = record.get("step", 0)
+        scalars = {k: v for k, v in record.items() if isinstance(v, (int, float)) and k != "step"}
+        if self._tb:
+            for k, v in scalars.items():
+                self._tb.add_scalar(f"{record.get('kind', 'train')}/{k}", v, step)
+        if self._wb:
+            self._wb.log({f"{record.get('kind', 'train')}/{k}": v for k, v in scalars.items()}, step=step)
+
+    def close(self) -> None:
+        self._f.close()
+        if self._tb:
+            self._tb.close()
+        if self._wb:
+            self._wb.finish()
+
+
+def read_metrics(run_dir) -> list[dict]:
+    p = Path(run_dir) / "metrics.jsonl"
+    return [json.loads(ln) for ln in p.read_text().splitlines() if ln.strip()] if p.exists() else []
