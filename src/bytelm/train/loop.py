@@ -133,6 +133,8 @@ class Trainer:
         self.peak = peak_tflops(self.device, cfg.train.peak_tflops)
         self.flops_per_byte = self.model.flops_per_byte(seq)
         self.bytes_per_step = seq * cfg.train.batch_size * cfg.train.grad_accum * info.world_size
+        # (bytes, seconds) of each log interval, for the steady-state rate (compile excluded)
+        self.intervals: list[tuple[int, float]] = []
 
     # --- one optimizer step -------------------------------------------------------------------
     def train_step(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -226,6 +228,7 @@ class Trainer:
                 self._sync()
                 now = time.perf_counter()
                 self.train_time += now - t_mark
+                self.intervals.append((len(pending) * self.bytes_per_step, now - t_mark))
                 self._flush(pending, pbar)
                 pending = []
                 t_mark = time.perf_counter()
@@ -278,8 +281,10 @@ class Trainer:
         loss, gnorm = vals[-1].tolist()
         bps = self.bytes_seen / self.train_time if self.train_time > 0 else 0.0
         lr = self.optimizer.param_groups[0]["lr"]
+        nb, dt = self.intervals[-1] if self.intervals else (0, 0.0)
         rec = {"kind": "train", "step": step, "loss": loss, "bpb": loss / math.log(2),
                "grad_norm": gnorm, "lr": lr, "bytes_seen": self.bytes_seen, "bytes_per_s": bps,
+               "interval_bytes_per_s": nb / dt if dt > 0 else 0.0,
                "losses": [v[0] for v in vals.tolist()]}
         self._log(rec)
         pbar.set_postfix(bpb=f"{loss / math.log(2):.3f}", lr=f"{lr:.2e}")
@@ -288,13 +293,23 @@ class Trainer:
         if self.metrics is not None:
             self.metrics.log(rec)
 
+    def steady_bytes_per_s(self) -> float:
+        """Median rate of the log intervals in the second half of this invocation (after
+        compilation and warm-up); the overall rate if there are too few intervals."""
+        rates = sorted(b / t for b, t in self.intervals[len(self.intervals) // 2:] if t > 0)
+        if not rates:
+            return self.bytes_seen / self.train_time if self.train_time > 0 else 0.0
+        return rates[len(rates) // 2]
+
     def _summary(self, last_val: dict | None, stopped_early: bool) -> dict:
         bps = self.bytes_seen / self.train_time if self.train_time > 0 else 0.0
+        steady = self.steady_bytes_per_s()
         return {"preset": self.cfg.preset, "n_params": self.model.n_params(),
                 "steps": self.step, "total_steps": self.total_steps, "stopped_early": stopped_early,
                 "bytes_seen": self.bytes_seen, "train_time_s": self.train_time,
-                "bytes_per_s": bps, "flops_per_byte": self.flops_per_byte,
-                "mfu": mfu(self.flops_per_byte, bps / self.info.world_size, self.peak), "peak_tflops": self.peak,
+                "bytes_per_s": bps, "steady_bytes_per_s": steady, "flops_per_byte": self.flops_per_byte,
+                "mfu": mfu(self.flops_per_byte, steady / self.info.world_size, self.peak),
+                "peak_tflops": self.peak,
                 "peak_memory_gib": peak_memory_gib(self.device), "world_size": self.info.world_size,
                 "device": torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "cpu",
                 "val_bpb": last_val["bpb"] if last_val else None, "best_val_bpb": self.best_val,

@@ -33,6 +33,8 @@ class GPTConfig(ModelConfig):
     """rotary frequency base."""
     norm_eps: float = 1e-6
     """RMSNorm epsilon."""
+    dropout: float = 0.0
+    """dropout on each residual branch's output during training (0: off)."""
     init_std: float = 0.02
     """std of the normal init; residual output projections get init_std / sqrt(2 * n_layers)."""
 
@@ -44,6 +46,8 @@ class GPTConfig(ModelConfig):
         if self.d_model % self.n_heads or (self.d_model // self.n_heads) % 2:
             raise UserError(f"model.d_model={self.d_model} must split into n_heads={self.n_heads} "
                             "heads of even size")
+        if not 0 <= self.dropout < 1:
+            raise UserError(f"model.dropout must be in [0, 1), got {self.dropout}")
         if self.d_ff == 0:
             self.d_ff = swiglu_hidden(self.d_model)
 
@@ -57,10 +61,11 @@ class Block(nn.Module):
         self.attn = CausalSelfAttention(cfg.d_model, cfg.n_heads, rotary)
         self.norm2 = RMSNorm(cfg.d_model, cfg.norm_eps)
         self.mlp = SwiGLU(cfg.d_model, cfg.d_ff)
+        self.drop = nn.Dropout(cfg.dropout)
 
     def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
-        x = x + self.attn(self.norm1(x), cache)
-        return x + self.mlp(self.norm2(x))
+        x = x + self.drop(self.attn(self.norm1(x), cache))
+        return x + self.drop(self.mlp(self.norm2(x)))
 
 
 class GPT(ByteLM):

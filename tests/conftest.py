@@ -1,0 +1,56 @@
+"""Shared test setup: deterministic seeds, NaN-poisoned torch.empty, the data folder."""
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+_real_empty = torch.empty
+
+
+def _poisoned_empty(*args, **kwargs):
+    # uninitialised memory must never be read: fill float tensors with NaN so a read shows up
+    t = _real_empty(*args, **kwargs)
+    if t.is_floating_point() or t.is_complex():
+        t.fill_(float("nan"))
+    return t
+
+
+@pytest.fixture(autouse=True)
+def _poison_and_seed(monkeypatch, tmp_path_factory):
+    monkeypatch.setattr(torch, "empty", _poisoned_empty)
+    monkeypatch.setenv("BYTELM_CACHE", str(tmp_path_factory.getbasetemp() / "bytelm-cache"))
+    torch.manual_seed(42)
+    yield
+
+
+def pytest_collection_modifyitems(config, items):
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared data not found at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def small_corpus(tmp_path_factory) -> Path:
+    """/work/shared/data/small/en.txt prepared once (90/5/5 at line boundaries)."""
+    from bytelm.data import prepare
+    src = SHARED_DATA / "small" / "en.txt"
+    if not src.is_file():
+        pytest.skip(f"shared data not found at {src}")
+    out = tmp_path_factory.mktemp("corpus") / "small_en"
+    prepare([str(src)], out)
+    return out

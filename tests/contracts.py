@@ -1,0 +1,120 @@
+"""Contract tests every registered model family must pass; a family's test module calls
+``contract_tests(preset)`` to get them parametrized over its tiny preset."""
+import copy
+
+import pytest
+import torch
+
+import bytelm
+from bytelm.nn.loss import byte_cross_entropy
+
+
+def _model(preset: str, **overrides):
+    torch.manual_seed(0)
+    return bytelm.create_model(preset, **overrides).eval()
+
+
+def check_causality(preset: str) -> None:
+    """Perturbing byte t+k never changes logits at positions <= t (exactly, fp32)."""
+    m = _model(preset)
+    T = m.config.context
+    g = torch.Generator().manual_seed(1)
+    x = torch.randint(0, 256, (2, T), generator=g)
+    with torch.no_grad():
+        base = m(x).logits
+        for t in sorted({0, 1, 5, T // 3, T // 2 + 1, T - 2}):
+            y = x.clone()
+            y[:, t + 1:] = torch.randint(0, 256, (2, T - t - 1), generator=g)
+            out = m(y).logits
+            assert torch.equal(out[:, : t + 1], base[:, : t + 1]), f"future bytes leak into position {t}"
+            # and the perturbation is visible afterwards (the test could fail)
+            assert not torch.equal(out[:, t + 1:], base[:, t + 1:])
+
+
+def check_cached_equals_full(preset: str) -> None:
+    """init_state/step over chunks (prefill, single bytes, a chunk) == one full forward."""
+    m = _model(preset)
+    T = m.config.context
+    x = torch.randint(0, 256, (2, T), generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        full = m(x).logits
+        state = m.init_state(2)
+        pieces, i = [], 0
+        for n in [T // 4, 1, 1, 3, T // 4]:
+            logits, state = m.step(x[:, i:i + n], state)
+            pieces.append(logits)
+            i += n
+        logits, state = m.step(x[:, i:], state)
+        pieces.append(logits)
+    torch.testing.assert_close(torch.cat(pieces, 1), full, rtol=1e-4, atol=1e-4)
+
+
+def check_batched_equals_single(preset: str) -> None:
+    """Rows of a batch do not interact."""
+    m = _model(preset)
+    x = torch.randint(0, 256, (3, m.config.context // 2))
+    with torch.no_grad():
+        both = m(x).logits
+        one = m(x[1:2]).logits
+    torch.testing.assert_close(both[1:2], one, rtol=1e-5, atol=1e-5)
+
+
+def check_one_step_lowers_loss(preset: str) -> None:
+    m = _model(preset).train()
+    x = torch.randint(0, 256, (4, m.config.context + 1), generator=torch.Generator().manual_seed(3))
+    opt = torch.optim.AdamW(m.parameters(), lr=1e-3)
+    losses = []
+    for _ in range(3):
+        out = m(x[:, :-1])
+        loss = byte_cross_entropy(out.logits, x[:, 1:]) + out.aux_loss
+        losses.append(loss.item())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert losses[-1] < losses[0]
+
+
+def check_save_load(preset: str, tmp_path) -> None:
+    m = _model(preset)
+    m.save(tmp_path / "ckpt")
+    m2 = bytelm.load(tmp_path / "ckpt")
+    assert type(m2) is type(m) and m2.config == m.config
+    x = torch.randint(0, 256, (2, 17))
+    with torch.no_grad():
+        assert torch.equal(m(x).logits, m2(x).logits)
+
+
+def check_output_contract(preset: str) -> None:
+    m = _model(preset)
+    x = torch.randint(0, 256, (2, 9), dtype=torch.uint8)
+    out = m(x)
+    assert out.logits.shape == (2, 9, 256) and out.logits.dtype == torch.float32
+    assert torch.isfinite(out.logits).all()
+    assert m.n_params() == sum(p.numel() for p in m.parameters())
+    assert m.flops_per_byte(m.config.context) > 6 * m.n_params(non_embedding=True) * 0.99
+    # deepcopy works (used by EMA / evaluation tools)
+    copy.deepcopy(m)
+
+
+CONTRACTS = {
+    "causality": check_causality,
+    "cached_equals_full": check_cached_equals_full,
+    "batched_equals_single": check_batched_equals_single,
+    "one_step_lowers_loss": check_one_step_lowers_loss,
+    "output_contract": check_output_contract,
+}
+
+
+def contract_tests(presets: list[str]):
+    """Returns a test function parametrized over (preset, contract) plus a save/load test."""
+
+    @pytest.mark.parametrize("contract", sorted(CONTRACTS))
+    @pytest.mark.parametrize("preset", presets)
+    def test_contract(preset, contract):
+        CONTRACTS[contract](preset)
+
+    @pytest.mark.parametrize("preset", presets)
+    def test_save_load(preset, tmp_path):
+        check_save_load(preset, tmp_path)
+
+    return test_contract, test_save_load

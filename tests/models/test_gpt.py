@@ -1,0 +1,47 @@
+import pytest
+import torch
+
+import bytelm
+from bytelm.errors import UserError
+from tests.contracts import contract_tests
+
+test_contract, test_save_load = contract_tests(["transformer-tiny"])
+
+
+def test_param_count_30m():
+    m = bytelm.create_model("transformer-30m")
+    # the preset is the ~30M baseline for agiformer-31m: keep it within 5% of 30M
+    assert abs(m.n_params() - 30e6) / 30e6 < 0.05
+    assert m.n_params() == sum(p.numel() for p in m.parameters())
+
+
+def test_overrides_and_validation():
+    m = bytelm.create_model("transformer-tiny", n_layers=3)
+    assert len(m.blocks) == 3
+    with pytest.raises(UserError, match="n_heads"):
+        bytelm.create_model("transformer-tiny", n_heads=3)
+    with pytest.raises(UserError, match="did you mean"):
+        bytelm.create_model("transformer-tiny", n_layer=3)
+
+
+def test_longer_than_context_is_refused():
+    m = bytelm.create_model("transformer-tiny")
+    with pytest.raises(ValueError, match="context"):
+        m(torch.zeros(1, m.config.context + 1, dtype=torch.long))
+
+
+def test_weight_decay_groups():
+    m = bytelm.create_model("transformer-tiny")
+    decay, no_decay = m.param_groups(0.1)
+    names = {id(p): n for n, p in m.named_parameters()}
+    assert all(p.dim() == 2 for p in decay["params"])
+    assert not any("embed" in names[id(p)] or "norm" in names[id(p)] for p in decay["params"])
+    assert any("embed" in names[id(p)] for p in no_decay["params"])
+    assert sum(p.numel() for g in (decay, no_decay) for p in g["params"]) == m.n_params()
+
+
+def test_residual_init_scaled():
+    m = bytelm.create_model("transformer-tiny", init_std=0.02)
+    proj = m.blocks[0].attn.proj.weight.std().item()
+    qkv = m.blocks[0].attn.qkv.weight.std().item()
+    assert proj < qkv * 0.8
