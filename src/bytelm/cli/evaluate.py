@@ -1,7 +1,7 @@
 """``bytelm eval``: bits per byte of a checkpoint over a whole split."""
-import json
 from pathlib import Path
 
+from bytelm.cli._common import device_arg, read_json_object
 from bytelm.errors import UserError
 
 
@@ -22,22 +22,29 @@ def add_parser(sub) -> None:
 def data_dir_of(ckpt: Path) -> str | None:
     """The corpus a training checkpoint was trained on ('' means the default corpus)."""
     f = ckpt / "trainer_state.json"
-    if f.is_file():
-        return json.loads(f.read_text())["run_config"]["data"]["path"]
-    return None
+    if not f.is_file():
+        return None
+    try:
+        path = read_json_object(f, "training state")["run_config"]["data"]["path"]
+    except (KeyError, TypeError):
+        raise UserError(f"{f} does not record the corpus (damaged?): pass --data DIR") from None
+    if not isinstance(path, str):
+        raise UserError(f"{f} does not record the corpus (damaged?): pass --data DIR")
+    return path
 
 
 def run(args) -> int:
     from bytelm.data import open_split
     from bytelm.eval.bpb import evaluate_bpb
     from bytelm.train.checkpoint import load_model, resolve_checkpoint
-    from bytelm.train.distributed import pick_device
     for name in ("seq_len", "stride", "max_bytes"):
         if getattr(args, name) < 0:
             raise UserError(f"--{name.replace('_', '-')} must be >= 0")
     if args.batch_size < 1:
         raise UserError("--batch-size must be >= 1")
-    device = pick_device(args.device)
+    if args.json and Path(args.json).is_dir():
+        raise UserError(f"--json {args.json} is a folder; give a file name")
+    device = device_arg(args.device)
     ckpt = resolve_checkpoint(args.ckpt)
     model = load_model(ckpt, device=device)
     data = args.data if args.data is not None else data_dir_of(ckpt)

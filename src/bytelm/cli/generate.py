@@ -1,7 +1,9 @@
 """``bytelm generate``: sample bytes from a checkpoint (one-shot, streaming or interactive)."""
+import math
 import sys
 from pathlib import Path
 
+from bytelm.cli._common import device_arg
 from bytelm.errors import UserError
 
 
@@ -25,8 +27,8 @@ def add_parser(sub) -> None:
 def _check(args) -> None:
     if args.max_bytes < 1:
         raise UserError("--max-bytes must be >= 1")
-    if args.temperature < 0:
-        raise UserError("--temperature must be >= 0")
+    if not math.isfinite(args.temperature) or args.temperature < 0:
+        raise UserError("--temperature must be a finite number >= 0")
     if args.top_k < 0 or args.top_k > 256:
         raise UserError("--top-k must be in [0, 256]")
     if not 0 < args.top_p <= 1:
@@ -36,9 +38,14 @@ def _check(args) -> None:
 def _prompt(args) -> bytes:
     if args.prompt_file:
         f = Path(args.prompt_file)
+        if f.is_dir():
+            raise UserError(f"prompt file is a folder: {args.prompt_file}")
         if not f.is_file():
             raise UserError(f"prompt file not found: {args.prompt_file}")
-        return f.read_bytes()
+        try:
+            return f.read_bytes()
+        except OSError as e:
+            raise UserError(f"cannot read prompt file {args.prompt_file}: {e.strerror or e}") from None
     if args.prompt == "-":
         return sys.stdin.buffer.read()
     if args.prompt is None:
@@ -63,9 +70,8 @@ def _emit(model, prompt: bytes, args) -> None:
 
 def run(args) -> int:
     from bytelm.train.checkpoint import load_model
-    from bytelm.train.distributed import pick_device
     _check(args)
-    model = load_model(args.ckpt, device=pick_device(args.device))
+    model = load_model(args.ckpt, device=device_arg(args.device))
     if not args.interactive:
         _emit(model, _prompt(args), args)
         return 0

@@ -2,6 +2,7 @@
 import json
 from pathlib import Path
 
+from bytelm.cli._common import read_json_object
 from bytelm.errors import UserError
 
 
@@ -20,7 +21,10 @@ def add_parser(sub) -> None:
 def _flatten_saved(d: dict) -> dict:
     flat = {}
     for sec in ("model", "data", "optim", "train", "eval"):
-        for k, v in d.get(sec, {}).items():
+        section = d.get(sec, {})
+        if not isinstance(section, dict):
+            raise UserError(f"cannot resume: [{sec}] of the saved run_config.json is not a table")
+        for k, v in section.items():
             if sec == "model" and k == "family":
                 continue
             flat[f"{sec}.{k}"] = list(v) if isinstance(v, tuple) else v
@@ -36,6 +40,9 @@ def run(args) -> int:
     if args.out is not None:
         overrides["train.out_dir"] = args.out
     preset = args.preset
+    out_dir = overrides.get("train.out_dir")
+    if out_dir is not None and Path(out_dir).exists() and not Path(out_dir).is_dir():
+        raise UserError(f"run directory {out_dir} exists and is not a folder; choose another --out")
     if args.resume:
         out = overrides.get("train.out_dir")
         if out is None:
@@ -43,8 +50,10 @@ def run(args) -> int:
         saved = Path(out) / "run_config.json"
         if not saved.is_file():
             raise UserError(f"nothing to resume in {out} (no run_config.json)")
-        d = json.loads(saved.read_text())
-        preset = d["preset"]
+        d = read_json_object(saved, "run config")
+        preset = d.get("preset")
+        if not isinstance(preset, str):
+            raise UserError(f"cannot resume from {saved}: it names no preset (damaged?)")
         overrides = {**_flatten_saved(d), **overrides}
     cfg = build_run_config(preset, overrides, args.config)
     summary = train(cfg, resume=args.resume)

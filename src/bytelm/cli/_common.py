@@ -1,0 +1,25 @@
+"""Small helpers shared by the subcommands: turning user input into UserError, never a traceback."""
+import json
+from pathlib import Path
+
+from bytelm.errors import UserError
+
+
+def device_arg(name: str):
+    """``--device`` value -> torch.device; an unknown device name is a UserError, not a traceback."""
+    from bytelm.train.distributed import pick_device
+    try:
+        return pick_device(name)
+    except RuntimeError as e:  # torch.device("bogus") raises RuntimeError("Expected one of ...")
+        raise UserError(f"invalid --device {name!r} (use auto, cpu, cuda or cuda:N)") from e
+
+
+def read_json_object(path: Path, what: str) -> dict:
+    """The JSON object in ``path``; unreadable, invalid or non-object files are a UserError."""
+    try:
+        d = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise UserError(f"cannot read {what} {path}: {e}") from None
+    if not isinstance(d, dict):
+        raise UserError(f"cannot read {what} {path}: not a JSON object")
+    return d
