@@ -179,6 +179,8 @@ def build_run_config(preset: str, overrides: dict[str, Any] | None = None,
     if config_file:
         file_cfg = load_toml(config_file)
         preset = file_cfg.pop("preset", preset)
+        if not isinstance(preset, str):
+            raise UserError(f"preset in {config_file} must be a string, got {preset!r}")
         flat.update(_flatten(file_cfg))
     flat.update(overrides or {})
     model_cfg = preset_config(preset)

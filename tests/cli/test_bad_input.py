@@ -194,7 +194,7 @@ EVAL_CASES = {
     "seq-len-over-context": (["{ckpt}", "--seq-len", "999"], ["--seq-len 999", "context 128"]),
     "negative-max-bytes": (["{ckpt}", "--max-bytes", "-5"], ["--max-bytes must be >= 0"]),
     "bad-split": (["{ckpt}", "--split", "dev"], ["--split", "'dev'"]),
-    "bad-device": (["{ckpt}", "--device", "bogus"], ["--device", "'bogus'"]),
+    "bad-device": (["{ckpt}", "--device", "bogus"], ["device", "'bogus'"]),
     "json-is-a-folder": (["{ckpt}", "--json", "{tmp}/plain_dir"], ["--json", "folder"]),
 }
 
@@ -221,7 +221,7 @@ GEN_CASES = {
     "negative-temperature": (["--prompt", "a", "--temperature", "-1"], ["--temperature"]),
     "nan-temperature": (["--prompt", "a", "--temperature", "nan"], ["--temperature"]),
     "max-bytes-zero": (["--prompt", "a", "--max-bytes", "0"], ["--max-bytes must be >= 1"]),
-    "bad-device": (["--prompt", "a", "--device", "bogus"], ["--device", "'bogus'"]),
+    "bad-device": (["--prompt", "a", "--device", "bogus"], ["device", "'bogus'"]),
     "no-prompt": ([], ["--prompt"]),
 }
 

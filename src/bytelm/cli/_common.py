@@ -5,15 +5,6 @@ from pathlib import Path
 from bytelm.errors import UserError
 
 
-def device_arg(name: str):
-    """``--device`` value -> torch.device; an unknown device name is a UserError, not a traceback."""
-    from bytelm.train.distributed import pick_device
-    try:
-        return pick_device(name)
-    except RuntimeError as e:  # torch.device("bogus") raises RuntimeError("Expected one of ...")
-        raise UserError(f"invalid --device {name!r} (use auto, cpu, cuda or cuda:N)") from e
-
-
 def read_json_object(path: Path, what: str) -> dict:
     """The JSON object in ``path``; unreadable, invalid or non-object files are a UserError."""
     try:

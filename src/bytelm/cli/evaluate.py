@@ -1,7 +1,7 @@
 """``bytelm eval``: bits per byte of a checkpoint over a whole split."""
 from pathlib import Path
 
-from bytelm.cli._common import device_arg, read_json_object
+from bytelm.cli._common import read_json_object
 from bytelm.errors import UserError
 
 
@@ -34,6 +34,7 @@ def data_dir_of(ckpt: Path) -> str | None:
 
 
 def run(args) -> int:
+    from bytelm.train.distributed import pick_device
     from bytelm.data import open_split
     from bytelm.eval.bpb import evaluate_bpb
     from bytelm.train.checkpoint import load_model, resolve_checkpoint
@@ -44,7 +45,7 @@ def run(args) -> int:
         raise UserError("--batch-size must be >= 1")
     if args.json and Path(args.json).is_dir():
         raise UserError(f"--json {args.json} is a folder; give a file name")
-    device = device_arg(args.device)
+    device = pick_device(args.device)
     ckpt = resolve_checkpoint(args.ckpt)
     model = load_model(ckpt, device=device)
     data = args.data if args.data is not None else data_dir_of(ckpt)

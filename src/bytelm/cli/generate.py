@@ -3,7 +3,6 @@ import math
 import sys
 from pathlib import Path
 
-from bytelm.cli._common import device_arg
 from bytelm.errors import UserError
 
 
@@ -69,9 +68,10 @@ def _emit(model, prompt: bytes, args) -> None:
 
 
 def run(args) -> int:
+    from bytelm.train.distributed import pick_device
     from bytelm.train.checkpoint import load_model
     _check(args)
-    model = load_model(args.ckpt, device=device_arg(args.device))
+    model = load_model(args.ckpt, device=pick_device(args.device))
     if not args.interactive:
         _emit(model, _prompt(args), args)
         return 0

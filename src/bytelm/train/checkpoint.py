@@ -44,11 +44,16 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_path(path.parent)
 
 
 def atomic_write_dir(final: Path, write: Callable[[Path], None]) -> None:
@@ -68,9 +73,11 @@ def atomic_write_dir(final: Path, write: Callable[[Path], None]) -> None:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    if old.exists():
-        shutil.rmtree(old)
+    # If ``final`` is missing, an earlier swap died between its renames and ``old`` holds the
+    # only complete checkpoint: it must survive until ``tmp`` is in place.
     if final.exists():
+        if old.exists():
+            shutil.rmtree(old)
         os.rename(final, old)
     os.rename(tmp, final)
     _fsync_path(final.parent)
@@ -80,8 +87,11 @@ def atomic_write_dir(final: Path, write: Callable[[Path], None]) -> None:
 def resolve_checkpoint(path) -> Path:
     """The checkpoint directory for ``path``: itself, its ``.old`` twin after an interrupted swap,
     or, for a run directory, ``RUN/ckpt/best`` then ``RUN/ckpt/last``."""
-    p = Path(path)
-    for cand in (p, p.with_name(p.name + ".old"), p / "ckpt" / "best", p / "ckpt" / "last"):
+    p = Path(path).absolute()  # "." has no name to build the .old twin from
+
+    def twin(d: Path) -> list[Path]:
+        return [d, d.with_name(d.name + ".old")] if d.name else [d]
+    for cand in (*twin(p), *twin(p / "ckpt" / "best"), *twin(p / "ckpt" / "last")):
         if (cand / CONFIG).is_file():
             return cand
     if not p.exists():

@@ -26,9 +26,13 @@ def pick_device(name: str) -> torch.device:
     from bytelm.errors import UserError
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"train.device={name} but no CUDA device is available")
-    return torch.device(name)
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise UserError(f"invalid device {name!r} (auto, cpu, cuda, cuda:N)") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"device {name} asked for, but no CUDA device is available")
+    return dev
 
 
 def setup(device: str = "auto") -> DistInfo:

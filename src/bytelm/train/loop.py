@@ -78,6 +78,8 @@ class Trainer:
         self.run_dir = Path(cfg.train.out_dir)
         self.last_dir = self.run_dir / "ckpt" / "last"
         self.best_dir = self.run_dir / "ckpt" / "best"
+        if self.run_dir.exists() and not self.run_dir.is_dir():
+            raise UserError(f"{self.run_dir} exists and is not a folder")
         has_ckpt = (self.last_dir / ckpt_io.CONFIG).is_file() or \
             (self.last_dir.with_name("last.old") / ckpt_io.CONFIG).is_file()
         if has_ckpt and not resume:
@@ -116,6 +118,14 @@ class Trainer:
             self.sampler.load_state_dict(state["sampler"])
             self.step = state["step"]
             self.total_steps = state["total_steps"]
+            saved_steps = state["run_config"]["train"]["steps"]
+            if cfg.train.steps != saved_steps:
+                # a longer (or shorter) run asked for on resume: the schedule spans the new length
+                log.warning("resume: train.steps %d -> %d", saved_steps, cfg.train.steps)
+                self.total_steps = cfg.train.steps
+                if self.total_steps <= self.step:
+                    raise UserError(f"train.steps={cfg.train.steps} but the run is already at "
+                                    f"step {self.step}")
             self.best_val = state.get("best_val", math.inf)
             self.bytes_seen = state.get("bytes_seen", 0)
             self.train_time = state.get("train_time", 0.0)
@@ -129,7 +139,9 @@ class Trainer:
             dump_json(cfg.to_dict(), self.run_dir / "run_config.json")
             self.metrics = MetricsLogger(self.run_dir, cfg.train.tensorboard, cfg.train.wandb,
                                          cfg.to_dict(),
-                                         truncate_after_step=self.step if resume else None)
+                                         # a fresh run starts a fresh file (a run that died
+                                         # before its first checkpoint leaves one behind)
+                                         truncate_after_step=self.step if resume else -1)
         self.peak = peak_tflops(self.device, cfg.train.peak_tflops)
         self.flops_per_byte = self.model.flops_per_byte(seq)
         self.bytes_per_step = seq * cfg.train.batch_size * cfg.train.grad_accum * info.world_size
@@ -163,6 +175,8 @@ class Trainer:
         params = [p for p in self.model.parameters() if p.grad is not None]
         clip = cfg.optim.grad_clip if cfg.optim.grad_clip > 0 else float("inf")
         gnorm = torch.nn.utils.clip_grad_norm_(params, clip)
+        if hasattr(gnorm, "full_tensor"):  # FSDP2: a DTensor; a plain tensor for logging
+            gnorm = gnorm.full_tensor()
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
@@ -173,10 +187,16 @@ class Trainer:
     def validate(self) -> dict:
         from bytelm.eval.bpb import evaluate_bpb
         self.model.eval()
-        res = evaluate_bpb(self.wrapped, self.val_split, seq_len=self.cfg.seq_len,
+        # Ranks score every world_size-th batch, so their forward counts may differ. Any
+        # collective inside a forward then deadlocks: DDP broadcasts buffers in its first forward
+        # after training, FSDP all-gathers parameters in every forward. DDP replicas are identical,
+        # so they evaluate the bare module; FSDP ranks all run every batch (same totals everywhere).
+        fsdp = self.info.enabled and self.cfg.train.parallel == "fsdp"
+        res = evaluate_bpb(self.wrapped if fsdp else self.model, self.val_split,
+                           seq_len=self.cfg.seq_len,
                            stride=self.cfg.eval.stride, batch_size=self.cfg.eval.batch_size,
                            max_bytes=self.cfg.train.eval_bytes or None,
-                           precision=self.cfg.train.precision, info=self.info)
+                           precision=self.cfg.train.precision, info=None if fsdp else self.info)
         self.model.train()
         return res
 
@@ -186,7 +206,20 @@ class Trainer:
                 "sampler": self.sampler.state_dict(), "run_config": self.cfg.to_dict(),
                 "world_size": self.info.world_size}
 
+    def weights_finite(self) -> bool:
+        """Whether every parameter is finite, on every rank (FSDP: every shard)."""
+        bad = torch.zeros((), device=self.device)
+        for p in self.model.parameters():
+            t = p.to_local() if hasattr(p, "to_local") else p
+            bad += (~torch.isfinite(t.detach())).any().float()
+        return D.all_reduce_mean(bad, self.info).item() == 0
+
     def save(self, dirs: list[Path]) -> None:
+        # an update can make the weights NaN/Inf while the loss that preceded it was finite
+        if not self.weights_finite():
+            raise NonFiniteLossError(
+                f"non-finite weights after step {self.step}; not saving them. The last good "
+                f"checkpoint is in {self.last_dir} (lower optim.lr or check the data)")
         if self.info.enabled:
             msd, osd = _full_state(self.wrapped, self.optimizer, self.info)
         else:
@@ -269,8 +302,8 @@ class Trainer:
         """Moves pending losses to the host, checks them, logs them (one sync per log interval)."""
         if not pending:
             return
-        vals = torch.stack([torch.stack([l.float(), g.float()]) for _, l, g in pending]).cpu()
-        vals = D.all_reduce_mean(vals, self.info)
+        vals = torch.stack([torch.stack([l.float(), g.float()]) for _, l, g in pending])
+        vals = D.all_reduce_mean(vals, self.info).cpu()  # on the device: NCCL has no CPU tensors
         for (step, _, _), (loss, gnorm) in zip(pending, vals.tolist()):
             if not (math.isfinite(loss) and math.isfinite(gnorm)):
                 what = "loss" if not math.isfinite(loss) else "gradient norm"

@@ -16,9 +16,11 @@ class MetricsLogger:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if truncate_after_step is not None and self.path.exists():
             # on resume, drop lines from steps after the checkpoint so the file has no duplicates
+            # (and a line cut short by a crash)
             keep = [ln for ln in self.path.read_text().splitlines()
-                    if ln.strip() and json.loads(ln).get("step", 0) <= truncate_after_step]
-            self.path.write_text("".join(ln + "\n" for ln in keep))
+                    if _step_of(ln) is not None and _step_of(ln) <= truncate_after_step]
+            from bytelm.train.checkpoint import atomic_write_bytes
+            atomic_write_bytes(self.path, "".join(ln + "\n" for ln in keep).encode())
         self._f = open(self.path, "a")
         self._tb = self._wb = None
         if tensorboard:
@@ -54,6 +56,24 @@ class MetricsLogger:
             self._wb.finish()
 
 
+def _step_of(line: str) -> int | None:
+    """The step of one metrics line; None for a blank or unparseable (half-written) line."""
+    try:
+        rec = json.loads(line)
+    except ValueError:
+        return None
+    return rec.get("step", 0) if isinstance(rec, dict) else None
+
+
 def read_metrics(run_dir) -> list[dict]:
+    """Records of ``run_dir/metrics.jsonl``, skipping a line left half-written by a crash."""
     p = Path(run_dir) / "metrics.jsonl"
-    return [json.loads(ln) for ln in p.read_text().splitlines() if ln.strip()] if p.exists() else []
+    out = []
+    for ln in p.read_text().splitlines() if p.exists() else []:
+        try:
+            rec = json.loads(ln)
+        except ValueError:
+            continue
+        if isinstance(rec, dict):
+            out.append(rec)
+    return out

@@ -1,0 +1,154 @@
+"""The training loop: exact resume, metrics bookkeeping, NaN detection, time budget."""
+import json
+import math
+import time
+
+import pytest
+import torch
+
+from bytelm.errors import UserError
+from bytelm.train import loop
+from bytelm.train.loop import NonFiniteLossError, Trainer, train
+from bytelm.train.metrics import read_metrics
+
+from tests.train._helpers import assert_same_weights, ckpt_weights, logged_steps, step_losses
+
+N = 6
+
+
+def _resume_cfgs(make_cfg, tmp_path, extra):
+    base = {"train.steps": 2 * N, "train.eval_every": N, "train.eval_bytes": 512, **extra}
+    return (make_cfg(tmp_path / "A", base),
+            make_cfg(tmp_path / "B", {**base, "train.stop_after": N}),
+            make_cfg(tmp_path / "B", base))
+
+
+@pytest.mark.parametrize("extra,from_old", [
+    ({}, False),
+    ({"train.grad_accum": 2}, False),
+    ({"model.dropout": 0.1}, True),  # RNG state restored; resume from an interrupted swap
+], ids=["plain", "grad_accum2", "dropout-from-old"])
+def test_resume_is_exact(make_cfg, tmp_path, extra, from_old):
+    cfg_a, cfg_b1, cfg_b2 = _resume_cfgs(make_cfg, tmp_path, extra)
+    sa = train(cfg_a)
+    assert sa["steps"] == 2 * N and not sa["stopped_early"]
+
+    sb1 = train(cfg_b1)
+    assert sb1["steps"] == N and sb1["stopped_early"]
+    last = tmp_path / "B" / "ckpt" / "last"
+    assert json.loads((last / "trainer_state.json").read_text())["step"] == N
+    with pytest.raises(UserError, match="resume"):
+        Trainer(cfg_b2)  # refuses to overwrite a run
+    if from_old:
+        last.rename(last.with_name("last.old"))
+    sb2 = Trainer(cfg_b2, resume=True).run()
+    assert sb2["steps"] == 2 * N and not sb2["stopped_early"]
+
+    la, lb = step_losses(tmp_path / "A"), step_losses(tmp_path / "B")
+    assert [s for s, _ in la] == list(range(1, 2 * N + 1))
+    assert lb == la  # exact float equality, every step
+    assert_same_weights(ckpt_weights(tmp_path / "A" / "ckpt" / "last"), ckpt_weights(last))
+    assert sa["val_bpb"] == sb2["val_bpb"]
+    # no duplicated records after the resume
+    assert logged_steps(tmp_path / "B", "train") == list(range(1, 2 * N + 1))
+    assert logged_steps(tmp_path / "B", "val") == [N, 2 * N]
+    assert not last.with_name("last.old").exists()
+
+
+def test_resume_after_crash_mid_metrics_line(make_cfg, tmp_path):
+    """A process killed after the checkpoint leaves extra records and half a line; resume drops them."""
+    _, cfg_b1, cfg_b2 = _resume_cfgs(make_cfg, tmp_path, {})
+    train(cfg_b1)
+    with open(tmp_path / "B" / "metrics.jsonl", "a") as f:
+        f.write(json.dumps({"kind": "train", "step": N + 1, "losses": [9.0]}) + "\n")
+        f.write('{"kind": "train", "step": ')
+    Trainer(cfg_b2, resume=True).run()
+    assert logged_steps(tmp_path / "B", "train") == list(range(1, 2 * N + 1))
+    assert all(v != 9.0 for _, v in step_losses(tmp_path / "B"))
+
+
+def test_fresh_run_does_not_append_to_stale_metrics(make_cfg, tmp_path):
+    """A run that died before its first checkpoint is restarted without --resume."""
+    cfg = make_cfg(tmp_path / "R", {"train.steps": 3})
+    (tmp_path / "R").mkdir()
+    (tmp_path / "R" / "metrics.jsonl").write_text(
+        "".join(json.dumps({"kind": "train", "step": s, "losses": [1.0]}) + "\n" for s in (1, 2)))
+    train(cfg)
+    assert logged_steps(tmp_path / "R", "train") == [1, 2, 3]
+
+
+def test_nothing_to_resume(make_cfg, tmp_path):
+    with pytest.raises(UserError, match="nothing to resume"):
+        Trainer(make_cfg(tmp_path / "empty", {}), resume=True)
+
+
+def _assert_no_bad_checkpoint(run_dir):
+    for d in (run_dir / "ckpt").glob("*") if (run_dir / "ckpt").exists() else []:
+        for k, v in ckpt_weights(d).items():
+            assert torch.isfinite(v).all(), f"{d.name} holds non-finite {k}"
+
+
+def test_huge_lr_raises_nonfinite(make_cfg, tmp_path):
+    cfg = make_cfg(tmp_path / "R", {"train.steps": 40, "optim.lr": 1e6, "optim.grad_clip": 0,
+                                    "optim.warmup_steps": 0, "train.eval_every": 1})
+    with pytest.raises(NonFiniteLossError, match=r"at step \d+") as e:
+        train(cfg)
+    step = int(str(e.value).split("at step ")[1].split(";")[0].split()[0])
+    assert 1 < step < 40
+    _assert_no_bad_checkpoint(tmp_path / "R")
+
+
+def test_nan_loss_names_the_step(make_cfg, tmp_path, monkeypatch):
+    calls = []
+    real = loop.byte_cross_entropy
+
+    def nan_at_step_3(logits, y, *a, **k):
+        calls.append(1)
+        out = real(logits, y, *a, **k)
+        return out * float("nan") if len(calls) == 3 else out
+    monkeypatch.setattr(loop, "byte_cross_entropy", nan_at_step_3)
+    cfg = make_cfg(tmp_path / "R", {"train.steps": 10, "train.eval_every": 2, "train.eval_bytes": 256})
+    with pytest.raises(NonFiniteLossError, match=r"non-finite loss \(nan\) at step 3\b"):
+        train(cfg)
+    last = tmp_path / "R" / "ckpt" / "last"
+    assert json.loads((last / "trainer_state.json").read_text())["step"] == 2
+    _assert_no_bad_checkpoint(tmp_path / "R")
+
+
+def test_nan_weights_are_never_checkpointed(make_cfg, tmp_path):
+    """The update of step 3 makes the weights NaN while its loss (computed before) is finite;
+    the checkpoint due at step 3 must not be written."""
+    cfg = make_cfg(tmp_path / "R", {"train.steps": 10, "train.eval_every": 3, "train.eval_bytes": 256})
+    tr = Trainer(cfg)
+    real_step = tr.optimizer.step
+
+    def poisoned_step(*a, **k):
+        out = real_step(*a, **k)
+        if tr.step == 2:  # the third update (the trainer increments step afterwards)
+            with torch.no_grad():
+                next(tr.model.parameters()).fill_(float("nan"))
+        return out
+    tr.optimizer.step = poisoned_step
+    with pytest.raises(NonFiniteLossError, match=r"step 3\b"):
+        tr.run()
+    assert not (tmp_path / "R" / "ckpt" / "last").exists()
+    _assert_no_bad_checkpoint(tmp_path / "R")
+
+
+def test_time_budget(make_cfg, tmp_path):
+    budget_min = 0.04  # 2.4 s
+    cfg = make_cfg(tmp_path / "R", {"train.steps": 100_000, "train.time_budget_min": budget_min,
+                                    "train.log_every": 25, "train.eval_bytes": 256})
+    tr = Trainer(cfg)
+    t0 = time.perf_counter()
+    s = tr.run()
+    wall = time.perf_counter() - t0
+    assert 23 < s["total_steps"] < 100_000
+    assert s["steps"] == s["total_steps"] and not s["stopped_early"]
+    assert json.loads((tmp_path / "R" / "summary.json").read_text())["total_steps"] == s["total_steps"]
+    # generous bounds: other jobs on the cores can slow steps down after the calibration
+    assert s["train_time_s"] <= budget_min * 60 * 1.5
+    assert budget_min * 60 * 0.5 < wall < budget_min * 60 * 1.5 + 3
+    calib = [r for r in read_metrics(tmp_path / "R") if r["kind"] == "calibration"]
+    assert len(calib) == 1 and calib[0]["total_steps"] == s["total_steps"]
+    assert math.isfinite(s["val_bpb"])
