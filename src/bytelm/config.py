@@ -192,7 +192,7 @@ def build_run_config(preset: str, overrides: dict[str, Any] | None = None,
         if sec not in sections or not name:
             raise _unknown_key(key, sections)
         grouped[sec][name] = value
-    built = {sec: _apply(obj, grouped[sec], sec) for sec, obj in sections.items()}
+    built = {sec: apply_overrides(obj, grouped[sec], sec) for sec, obj in sections.items()}
     return RunConfig(preset=preset, **built)
 
 
@@ -202,7 +202,9 @@ def _unknown_key(key: str, sections: dict[str, Any]) -> UserError:
     return UserError(f"unknown option --{key}" + (f" (did you mean --{close[0]}?)" if close else ""))
 
 
-def _apply(obj, values: dict[str, Any], section: str):
+def apply_overrides(obj, values: dict[str, Any], section: str):
+    """A copy of dataclass ``obj`` with ``values`` (strings or typed) parsed and set; errors name
+    the option as ``--{section}.{field}``."""
     if not values:
         return obj
     hints = typing.get_type_hints(type(obj))

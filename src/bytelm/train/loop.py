@@ -147,6 +147,7 @@ class Trainer:
         self.bytes_per_step = seq * cfg.train.batch_size * cfg.train.grad_accum * info.world_size
         # (bytes, seconds) of each log interval, for the steady-state rate (compile excluded)
         self.intervals: list[tuple[int, float]] = []
+        self.last_stats: dict = {}
 
     # --- one optimizer step -------------------------------------------------------------------
     def train_step(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -172,6 +173,9 @@ class Trainer:
                 loss = byte_cross_entropy(out.logits, y)
                 ((loss + out.aux_loss) / accum).backward()
             loss_sum += loss.detach()
+        # model diagnostics (ACT steps, gate and decay means...) of the last micro-batch
+        self.last_stats = {k: v for k, v in out.stats.items() if torch.is_tensor(v) or
+                           isinstance(v, (int, float))}
         params = [p for p in self.model.parameters() if p.grad is not None]
         clip = cfg.optim.grad_clip if cfg.optim.grad_clip > 0 else float("inf")
         gnorm = torch.nn.utils.clip_grad_norm_(params, clip)
@@ -318,7 +322,8 @@ class Trainer:
         rec = {"kind": "train", "step": step, "loss": loss, "bpb": loss / math.log(2),
                "grad_norm": gnorm, "lr": lr, "bytes_seen": self.bytes_seen, "bytes_per_s": bps,
                "interval_bytes_per_s": nb / dt if dt > 0 else 0.0,
-               "losses": [v[0] for v in vals.tolist()]}
+               "losses": [v[0] for v in vals.tolist()],
+               **{k: float(v) for k, v in self.last_stats.items()}}
         self._log(rec)
         pbar.set_postfix(bpb=f"{loss / math.log(2):.3f}", lr=f"{lr:.2e}")
 

@@ -1,0 +1,152 @@
+"""Sequence mixers over patch latents, each with a parallel form (training, full forward) and a
+one-patch recurrent form (generation): sliding-window attention, linear attention, and the
+Hebbian fast-weight memory. Math lives in ``bytelm.ops``; these hold projections and caches.
+"""
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bytelm.nn import RMSNorm, Rotary, apply_rotary
+from bytelm.ops.hebbian import hebbian, hebbian_step
+from bytelm.ops.swa import sliding_window_attention
+
+
+def positive_features(x: torch.Tensor) -> torch.Tensor:
+    """elu(x) + 1 > 0: the feature map of linear attention and of the Hebbian memory."""
+    return F.elu(x) + 1.0
+
+
+@dataclass
+class WindowCache:
+    """Last ``window`` rotated keys/values of one SWA layer: k, v (B, H, n <= W, D)."""
+
+    k: torch.Tensor | None = None
+    v: torch.Tensor | None = None
+
+
+class SlidingWindowAttention(nn.Module):
+    """Causal softmax attention over the last ``window`` patches, RoPE inside q.k; O(N * W).
+
+    x (B, N, d) -> (B, N, H, Dh) (heads kept apart for the per-head gate of HybridBlock).
+    """
+
+    def __init__(self, d_model: int, n_heads: int, window: int, rotary: Rotary):
+        super().__init__()
+        self.H, self.Dh, self.window = n_heads, d_model // n_heads, window
+        self.qkv = nn.Linear(d_model, 3 * d_model, bias=False)
+        self.rotary = rotary
+
+    def _qkv(self, x: torch.Tensor, start: int):
+        B, N, _ = x.shape
+        q, k, v = self.qkv(x).view(B, N, 3, self.H, self.Dh).permute(2, 0, 3, 1, 4)
+        cos, sin = self.rotary(start, N)
+        return apply_rotary(q, cos, sin), apply_rotary(k, cos, sin), v  # (B, H, N, Dh)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q, k, v = self._qkv(x, 0)
+        return sliding_window_attention(q, k, v, self.window).transpose(1, 2)
+
+    def step(self, x: torch.Tensor, cache: WindowCache, pos: int) -> torch.Tensor:
+        """x (B, 1, d) at patch index ``pos``; appends to the cache (kept to W entries)."""
+        q, k, v = self._qkv(x, pos)
+        if cache.k is None:
+            cache.k, cache.v = k, v
+        else:
+            cache.k = torch.cat([cache.k, k], 2)[:, :, -self.window:]
+            cache.v = torch.cat([cache.v, v], 2)[:, :, -self.window:]
+        y = F.scaled_dot_product_attention(q, cache.k.to(q.dtype), cache.v.to(q.dtype))
+        return y.transpose(1, 2)
+
+
+def _with_ones(v: torch.Tensor) -> torch.Tensor:
+    return torch.cat([v, torch.ones_like(v[..., :1])], -1)
+
+
+def _normalise(o: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """o (..., V+1) from values with a ones column appended -> (q S) / (q z + eps)."""
+    return o[..., :-1] / (o[..., -1:] + eps)
+
+
+class LinearAttention(nn.Module):
+    """Causal linear attention (elu+1 features, normalised): o_t = q_t S_t / q_t z_t with
+    S_t = S_{t-1} + k_t v_t^T, z_t = z_{t-1} + k_t. x (B, N, d) -> (B, N, H, Dh)."""
+
+    def __init__(self, d_model: int, n_heads: int):
+        super().__init__()
+        self.H, self.Dh = n_heads, d_model // n_heads
+        self.qkv = nn.Linear(d_model, 3 * d_model, bias=False)
+
+    def _qkv(self, x):
+        B, N, _ = x.shape
+        q, k, v = self.qkv(x).view(B, N, 3, self.H, self.Dh).unbind(2)
+        return positive_features(q), positive_features(k), _with_ones(v)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q, k, v = self._qkv(x)
+        g = torch.zeros(q.shape[:3], device=x.device, dtype=torch.float32)
+        o, _ = hebbian(q, k, v, g, scale=self.Dh ** -0.5)
+        return _normalise(o.float()).to(x.dtype)
+
+    def step(self, x: torch.Tensor, state):
+        q, k, v = self._qkv(x)
+        g = torch.zeros(q.shape[0], self.H, device=x.device, dtype=torch.float32)
+        o, state = hebbian_step(q[:, 0], k[:, 0], v[:, 0], g, state, scale=self.Dh ** -0.5)
+        return _normalise(o.float()).to(x.dtype)[:, None], state
+
+
+class HebbianMemory(nn.Module):
+    """Fast-weight memory with input-dependent decay and a plasticity knob.
+
+    Per head: S_t = lambda_t S_{t-1} + k_t v_t^T, o_t = q_t S_t (optionally / q_t z_t with
+    z_t = lambda_t z_{t-1} + k_t), lambda_t = plasticity * (lambda_min + (1 - lambda_min) *
+    sigmoid(w . x_t + b)). The decay is handled in log space by ``bytelm.ops.hebbian``.
+    x (B, N, d) -> (B, N, d); the residual is added by the caller.
+    """
+
+    def __init__(self, d_model: int, n_heads: int, lambda_min: float, plasticity: float = 1.0,
+                 normalize: bool = True, norm_eps: float = 1e-6):
+        super().__init__()
+        self.H, self.Dh = n_heads, d_model // n_heads
+        self.lambda_min, self.normalize = lambda_min, normalize
+        self.plasticity = 1.0
+        self.set_plasticity(plasticity)
+        self.qkv = nn.Linear(d_model, 3 * d_model, bias=False)
+        self.decay = nn.Linear(d_model, n_heads)
+        self.out_norm = RMSNorm(self.Dh, norm_eps)
+        self.proj = nn.Linear(d_model, d_model, bias=False)
+
+    def set_plasticity(self, alpha: float) -> None:
+        if not 0.0 < alpha <= 1.0:
+            raise ValueError(f"plasticity must be in (0, 1], got {alpha}")
+        self.plasticity = float(alpha)
+
+    def log_decay(self, x: torch.Tensor) -> torch.Tensor:
+        """log lambda_t (..., H) in fp32, always <= 0 and finite."""
+        s = torch.sigmoid(self.decay(x).float())
+        return torch.log(self.lambda_min + (1.0 - self.lambda_min) * s) + torch.log(
+            torch.tensor(self.plasticity, device=x.device))
+
+    def _qkv(self, x):
+        B, N, _ = x.shape
+        q, k, v = self.qkv(x).view(B, N, 3, self.H, self.Dh).unbind(2)
+        q, k = positive_features(q), positive_features(k)
+        return q, k, (_with_ones(v) if self.normalize else v)
+
+    def _out(self, o: torch.Tensor, dtype) -> torch.Tensor:
+        o = _normalise(o.float()) if self.normalize else o.float()
+        o = self.out_norm(o.to(dtype))
+        return self.proj(o.flatten(-2))
+
+    def forward(self, x: torch.Tensor):
+        q, k, v = self._qkv(x)
+        g = self.log_decay(x)
+        o, _ = hebbian(q, k, v, g, scale=self.Dh ** -0.5)
+        return self._out(o, x.dtype), g
+
+    def step(self, x: torch.Tensor, state):
+        q, k, v = self._qkv(x)
+        g = self.log_decay(x)
+        o, state = hebbian_step(q[:, 0], k[:, 0], v[:, 0], g[:, 0], state, scale=self.Dh ** -0.5)
+        return self._out(o[:, None], x.dtype), state

@@ -1,0 +1,44 @@
+"""Choose an op implementation: "auto" | "naive" | "chunk" | "triton"; env BYTELM_IMPL overrides auto.
+
+"naive" is the fp32 reference loop, "chunk" the pure-PyTorch parallel form (any device),
+"triton" the GPU kernel. ``BYTELM_IMPL=naive`` runs a whole model on the references.
+"""
+import os
+
+import torch
+
+IMPLS = ("auto", "naive", "chunk", "triton")
+ENV_VAR = "BYTELM_IMPL"
+
+
+def resolve_impl(impl: str, device, *, triton_available: bool = True) -> str:
+    """Turn a requested implementation into a concrete one for tensors on ``device``.
+
+    Args:
+        impl: "auto", "naive", "chunk" or "triton".
+        device: torch.device (or str) of the op's inputs.
+        triton_available: whether the op's GPU kernel can be imported here; auto falls back to
+            "chunk" without it.
+    Returns:
+        "naive", "chunk" or "triton". auto is the env BYTELM_IMPL when set, else "triton" on
+        CUDA (when available) and "chunk" elsewhere.
+    Raises:
+        ValueError: unknown name (argument or env), or "triton" on a non-CUDA device.
+    """
+    if impl not in IMPLS:
+        raise ValueError(f"unknown impl {impl!r}; expected one of {IMPLS}")
+    is_cuda = torch.device(device).type == "cuda"
+    if impl == "auto":
+        env = os.environ.get(ENV_VAR, "").strip()
+        if env and env != "auto":
+            if env not in IMPLS:
+                raise ValueError(f"{ENV_VAR}={env!r} is not one of {IMPLS}")
+            impl = env
+        else:
+            return "triton" if is_cuda and triton_available else "chunk"
+    if impl == "triton":
+        if not is_cuda:
+            raise ValueError(f"impl 'triton' needs CUDA tensors, got device {torch.device(device)}")
+        if not triton_available:
+            raise ValueError("impl 'triton' requested but its GPU kernel is not importable here")
+    return impl

@@ -1,0 +1,85 @@
+import pytest
+import torch
+
+import bytelm
+from bytelm.models.agiformer.act import RecurrentReasoningBlock
+from tests.contracts import contract_tests
+
+CONFIGS = [
+    "agiformer-tiny",
+    "agiformer-tiny[decoder=gru]",
+    "agiformer-tiny[mixer_gate=fixed,memory_normalize=false]",
+    "agiformer-tiny[patch_kernel=4]",
+    "agiformer-tiny[patch_size=3,patch_kernel=5,context=96]",
+    "agiformer-tiny[think_steps=0,window=2]",
+    "agiformer-tiny[plasticity=0.1,lambda_min=0.9]",
+]
+test_contract, test_save_load = contract_tests(CONFIGS)
+
+
+@pytest.mark.parametrize("name,target", [("agiformer-31m", 31e6), ("agiformer-129m", 129e6)])
+def test_param_counts_near_names(name, target):
+    m = bytelm.create_model(name)
+    assert abs(m.n_params() - target) / target < 0.08, m.n_params()
+
+
+def test_act_halting_and_ponder():
+    torch.manual_seed(0)
+    blk = RecurrentReasoningBlock(16, 32, max_steps=4).eval()
+    x = torch.randn(2, 5, 16)
+    torch.nn.init.constant_(blk.halt.bias, 20.0)  # h ~ 1: halt after the first step
+    _, ponder, steps, _ = blk(x)
+    assert torch.all(steps == 1) and torch.allclose(ponder, torch.full_like(ponder, 2.0), atol=1e-4)
+    torch.nn.init.constant_(blk.halt.bias, -20.0)  # h ~ 0: run to max_steps, remainder ~ 1
+    _, ponder, steps, _ = blk(x)
+    assert torch.all(steps == 4) and torch.allclose(ponder, torch.full_like(ponder, 5.0), atol=1e-4)
+    torch.nn.init.constant_(blk.halt.bias, 0.0)
+    blk.train()
+    out_train, p_train, s_train, _ = blk(x)
+    blk.eval()
+    out_eval, p_eval, s_eval, _ = blk(x)  # eval skips halted rows: same result
+    torch.testing.assert_close(out_train, out_eval, rtol=1e-5, atol=1e-5)
+    assert torch.equal(s_train, s_eval)
+    assert ((s_train >= 1) & (s_train <= 4)).all()
+
+
+def test_plasticity_knob():
+    m = bytelm.create_model("agiformer-tiny").eval()
+    x = torch.randint(0, 256, (1, 64))
+    a = m(x)
+    m.set_plasticity(0.1)
+    assert m.plasticity == 0.1
+    b = m(x)
+    assert b.stats["decay_mean"] < 0.11 < a.stats["decay_mean"]
+    assert not torch.equal(a.logits, b.logits)
+    with pytest.raises(ValueError):
+        m.set_plasticity(0.0)
+
+
+def test_stats_and_aux_loss():
+    m = bytelm.create_model("agiformer-tiny").train()
+    out = m(torch.randint(0, 256, (2, 128)))
+    assert out.aux_loss.requires_grad and out.aux_loss > 0
+    assert 1 <= out.stats["act_steps"] <= 3
+    for k in ("decay_mean", "gate_mean", "act_dz", "ponder"):
+        assert torch.isfinite(torch.as_tensor(out.stats[k]))
+
+
+def test_short_inputs():
+    m = bytelm.create_model("agiformer-tiny").eval()
+    for T in (1, 2, 3, 4, 5):
+        assert m(torch.randint(0, 256, (2, T))).logits.shape == (2, T, 256)
+
+
+@pytest.mark.parametrize("plasticity", [0.1, 0.5])
+def test_stable_200_steps_bf16(plasticity, small_corpus, tmp_path):
+    from bytelm.config import build_run_config
+    from bytelm.train.loop import train
+    cfg = build_run_config("agiformer-tiny", {
+        "data.path": str(small_corpus), "train.steps": 200, "train.batch_size": 4,
+        "train.precision": "bf16", "train.device": "cpu", "train.eval_every": 0,
+        "train.eval_bytes": 4000, "train.log_every": 50, "train.progress": False,
+        "train.out_dir": str(tmp_path / "run"), "model.plasticity": plasticity,
+        "optim.lr": 3e-3, "optim.warmup_steps": 20})
+    summary = train(cfg)  # raises NonFiniteLossError on any NaN/Inf loss, grad norm or weight
+    assert summary["steps"] == 200 and summary["val_bpb"] < 6.0
