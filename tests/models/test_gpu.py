@@ -6,7 +6,7 @@ import bytelm
 from bytelm.generate import generate_bytes
 
 pytestmark = pytest.mark.gpu
-PRESETS = ["transformer-tiny"]
+PRESETS = ["transformer-tiny", "agiformer-tiny"]
 
 
 @pytest.mark.parametrize("preset", PRESETS)
