@@ -25,3 +25,8 @@ def test_env_overrides_auto(monkeypatch):
     monkeypatch.setenv("BYTELM_IMPL", "bogus")
     with pytest.raises(ValueError):
         resolve_impl("auto", "cpu")
+
+
+def test_auto_keeps_chunk_until_kernel_is_preferred():
+    assert resolve_impl("auto", "cuda", prefer_triton=False) == "chunk"
+    assert resolve_impl("triton", "cuda", prefer_triton=False) == "triton"

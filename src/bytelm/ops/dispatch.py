@@ -11,7 +11,8 @@ IMPLS = ("auto", "naive", "chunk", "triton")
 ENV_VAR = "BYTELM_IMPL"
 
 
-def resolve_impl(impl: str, device, *, triton_available: bool = True) -> str:
+def resolve_impl(impl: str, device, *, triton_available: bool = True,
+                 prefer_triton: bool = True) -> str:
     """Turn a requested implementation into a concrete one for tensors on ``device``.
 
     Args:
@@ -19,6 +20,8 @@ def resolve_impl(impl: str, device, *, triton_available: bool = True) -> str:
         device: torch.device (or str) of the op's inputs.
         triton_available: whether the op's GPU kernel can be imported here; auto falls back to
             "chunk" without it.
+        prefer_triton: whether auto picks the GPU kernel on CUDA; an op keeps this False until
+            its kernel has passed its GPU tests on our hardware (explicit "triton" still works).
     Returns:
         "naive", "chunk" or "triton". auto is the env BYTELM_IMPL when set, else "triton" on
         CUDA (when available) and "chunk" elsewhere.
@@ -35,7 +38,7 @@ def resolve_impl(impl: str, device, *, triton_available: bool = True) -> str:
                 raise ValueError(f"{ENV_VAR}={env!r} is not one of {IMPLS}")
             impl = env
         else:
-            return "triton" if is_cuda and triton_available else "chunk"
+            return "triton" if is_cuda and triton_available and prefer_triton else "chunk"
     if impl == "triton":
         if not is_cuda:
             raise ValueError(f"impl 'triton' needs CUDA tensors, got device {torch.device(device)}")
