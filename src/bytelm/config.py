@@ -1,5 +1,5 @@
-"""Run configuration: dataclasses for data, optimiser, training and evaluation, plus dotted
-overrides (``--train.steps=2000``), TOML files and JSON round-trips.
+"""Run configuration: dataclasses for data, optimiser, training, evaluation and an optional
+curriculum, plus dotted overrides (``--train.steps=2000``), TOML files and JSON round-trips.
 
 Every field is typed and documented by the string under it; ``__post_init__`` validates, and any
 bad value is a ``UserError`` (one line, exit code 2 from the CLI).
@@ -7,6 +7,8 @@ bad value is a ``UserError`` (one line, exit code 2 from the CLI).
 import dataclasses
 import difflib
 import json
+import os
+import re
 import sys
 import types
 import typing
@@ -25,7 +27,8 @@ else:  # pragma: no cover
 @dataclass(kw_only=True)
 class DataConfig:
     path: str = ""
-    """prepared corpus directory (from ``bytelm prepare``); empty: the default corpus."""
+    """prepared corpus directory (from ``bytelm prepare``); empty: the default corpus. With a
+    curriculum the stages name their data and the trainer sets this to the final corpus."""
     seq_len: int = 0
     """training window in bytes; 0: the model's context."""
     default_corpus_bytes: int = 12_000_000
@@ -137,6 +140,105 @@ class EvalConfig:
         _check(self.stride >= 0, "eval.stride must be >= 0")
 
 
+# seed defaults (Phase 7): stage ends 3K/8K of 20K steps, plasticity 0.10 -> 0.50 -> 0.99
+DEFAULT_STAGE_ENDS = (0.15, 0.40)
+DEFAULT_PLASTICITY = (0.10, 0.50, 0.99)
+_STAGE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+
+
+@dataclass(kw_only=True)
+class StageConfig:
+    """One curriculum stage: its data, where it ends, and the plasticity it trains with."""
+
+    name: str
+    """stage name (letters, digits, _ and -): folder <out_dir>/data/<name>, key val_bpb_<name>."""
+    data: list[str]
+    """prepared corpus dirs, or raw text files/folders (prepared 90/5/5 into <out_dir>/data/<name>)."""
+    weights: list[float] = field(default_factory=list)
+    """mixture weight of each data entry; empty: proportional to their train bytes."""
+    until: int | float | None = None
+    """end of the stage: a step (int) or a fraction of train.steps (float in (0, 1)); None on the
+    last stage; for 3 stages defaults to 0.15 and 0.40."""
+    plasticity: float | None = None
+    """Hebbian plasticity alpha in (0, 1] during the stage; default 0.10/0.50/0.99 for 3 stages,
+    else 1.0."""
+
+    def __post_init__(self):
+        where = f"stage {self.name!r}"
+        _check(isinstance(self.name, str) and bool(_STAGE_NAME.fullmatch(self.name)),
+               f"curriculum stage name {self.name!r} must be letters, digits, '_' or '-'")
+        _check(bool(self.data), f"{where}: data must name at least one corpus")
+        _check(not self.weights or len(self.weights) == len(self.data),
+               f"{where}: weights needs one value per data entry ({len(self.data)})")
+        _check(all(w > 0 for w in self.weights), f"{where}: weights must be > 0")
+        if isinstance(self.until, float):
+            _check(0 < self.until < 1 or self.until == 1.0,
+                   f"{where}: until as a fraction must be in (0, 1), got {self.until}")
+        elif self.until is not None:
+            _check(self.until >= 1, f"{where}: until as a step must be >= 1, got {self.until}")
+        _check(self.plasticity is None or 0 < self.plasticity <= 1,
+               f"{where}: plasticity must be in (0, 1], got {self.plasticity}")
+
+
+@dataclass(kw_only=True)
+class CurriculumConfig:
+    """Stages trained one after another (SPEC section 2); see bytelm.train.curriculum."""
+
+    stages: list[StageConfig]
+    """the stages in training order; the last one is the final corpus (best checkpoint)."""
+    blend_steps: int = 0
+    """steps over which the data mixture moves linearly from one stage to the next."""
+    schedule: Literal["step", "linear"] = "step"
+    """plasticity: 'step' switches at each boundary, 'linear' ramps over blend_steps."""
+
+    def __post_init__(self):
+        _check(len(self.stages) >= 1, "curriculum needs at least one stage")
+        names = [s.name for s in self.stages]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        _check(not dup, f"curriculum stage names must be unique: {', '.join(dup)}")
+        _check(self.blend_steps >= 0, "curriculum.blend_steps must be >= 0")
+        _check(self.schedule in ("step", "linear"), "curriculum.schedule must be step or linear")
+        n = len(self.stages)
+        for i, st in enumerate(self.stages):
+            if st.until is None and i < n - 1:
+                _check(n == 3, f"stage {st.name!r}: until is required (only a 3-stage curriculum "
+                               "has default ends)")
+                st.until = DEFAULT_STAGE_ENDS[i]
+            if i == n - 1:
+                _check(st.until is None or st.until == 1.0,
+                       f"stage {st.name!r}: the last stage runs to the end of the run; drop until")
+                st.until = None
+            if st.plasticity is None:
+                st.plasticity = DEFAULT_PLASTICITY[i] if n == 3 else 1.0
+        for kind in (int, float):
+            ends = [s.until for s in self.stages[:-1] if isinstance(s.until, kind)]
+            _check(all(a < b for a, b in zip(ends, ends[1:])),
+                   f"curriculum stage ends must increase: {', '.join(map(str, ends))}")
+
+    def stage_ends(self, total_steps: int, strict: bool = True) -> list[int]:
+        """End step of every stage but the last (a stage covers steps [prev end, end)).
+
+        Args:
+            total_steps: steps of the run; fractions are rounded to the nearest step.
+            strict: raise UserError unless 0 < end_1 < end_2 < ... < total_steps; otherwise
+                clamp (a time budget may shorten the run so later stages shrink or vanish).
+        Returns:
+            list of len(stages) - 1 ints.
+        """
+        ends = [int(s.until * total_steps + 0.5) if isinstance(s.until, float) else int(s.until)
+                for s in self.stages[:-1]]
+        if strict:
+            _check(all(0 < e < total_steps for e in ends) and all(a < b for a, b in zip(ends, ends[1:])),
+                   f"curriculum stage ends {ends} must increase and lie inside the run "
+                   f"(0 < end < train.steps={total_steps})")
+            return ends
+        out, prev = [], 0
+        for e in ends:
+            prev = max(prev, min(e, total_steps))
+            out.append(prev)
+        return out
+
+
 @dataclass(kw_only=True)
 class RunConfig:
     preset: str = "transformer-tiny"
@@ -147,6 +249,8 @@ class RunConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    curriculum: CurriculumConfig | None = None
+    """stages of data and plasticity (``bytelm train --curriculum FILE``); None: one corpus."""
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -164,25 +268,38 @@ def _check(ok: bool, msg: str) -> None:
 
 # --- building a RunConfig from presets, files and overrides -------------------------------
 
-def build_run_config(preset: str, overrides: dict[str, Any] | None = None,
-                     config_file: str | None = None) -> RunConfig:
+def build_run_config(preset: str | None, overrides: dict[str, Any] | None = None,
+                     config_file: str | None = None, curriculum: dict | None = None) -> RunConfig:
     """Preset -> TOML file (if any) -> dotted overrides, validated at every level.
 
     Args:
-        preset: model preset name.
+        preset: model preset name; None: the file's ``preset``, else transformer-tiny. A name
+            given here wins over the file's.
         overrides: {"train.steps": "2000", "model.d_model": 128, ...}; values may be strings.
+            ``curriculum.blend_steps`` and ``curriculum.schedule`` change the curriculum.
         config_file: TOML with tables [model], [data], [optim], [train], [eval] (and optional
-            top-level ``preset``).
+            top-level ``preset`` and [curriculum] with [[curriculum.stages]]); relative data
+            paths of the stages are taken from the current directory.
+        curriculum: a saved curriculum (``RunConfig.to_dict()["curriculum"]``); wins over the
+            file's.
     """
     from bytelm.registry import preset_config
     flat: dict[str, Any] = {}
+    cur_table, cur_where, cur_base = None, "", None
     if config_file:
         file_cfg = load_toml(config_file)
-        preset = file_cfg.pop("preset", preset)
-        if not isinstance(preset, str):
-            raise UserError(f"preset in {config_file} must be a string, got {preset!r}")
+        file_preset = file_cfg.pop("preset", None)
+        if file_preset is not None and not isinstance(file_preset, str):
+            raise UserError(f"preset in {config_file} must be a string, got {file_preset!r}")
+        preset = preset or file_preset
+        if "curriculum" in file_cfg:
+            cur_table, cur_where, cur_base = file_cfg.pop("curriculum"), config_file, Path.cwd()
         flat.update(_flatten(file_cfg))
+    if curriculum is not None:
+        cur_table, cur_where, cur_base = curriculum, "the saved run config", None
+    preset = preset or "transformer-tiny"
     flat.update(overrides or {})
+    cur_over = {k.partition(".")[2]: flat.pop(k) for k in list(flat) if k.startswith("curriculum.")}
     model_cfg = preset_config(preset)
     sections = {"model": model_cfg, "data": DataConfig(), "optim": OptimConfig(),
                 "train": TrainConfig(), "eval": EvalConfig()}
@@ -193,7 +310,99 @@ def build_run_config(preset: str, overrides: dict[str, Any] | None = None,
             raise _unknown_key(key, sections)
         grouped[sec][name] = value
     built = {sec: apply_overrides(obj, grouped[sec], sec) for sec, obj in sections.items()}
-    return RunConfig(preset=preset, **built)
+    cur = None
+    if cur_table is not None:
+        cur = parse_curriculum(cur_table, cur_where, cur_base)
+    if cur_over:
+        if cur is None:
+            raise UserError(f"--curriculum.{next(iter(cur_over))} needs a curriculum file "
+                            "(--curriculum FILE)")
+        if "stages" in cur_over:
+            raise UserError("curriculum stages come from the curriculum file, not the command line")
+        cur = apply_overrides(cur, cur_over, "curriculum")
+    if cur is not None:
+        cur.stage_ends(built["train"].steps)  # validates the boundaries against this run
+        if any(f.name == "plasticity" for f in fields(built["model"])):
+            # the model is validated, saved and later used with the final stage's alpha
+            built["model"] = dataclasses.replace(built["model"], plasticity=cur.stages[-1].plasticity)
+    return RunConfig(preset=preset, **built, curriculum=cur)
+
+
+_STAGE_KEYS = ("name", "data", "weights", "until", "plasticity")
+_CURRICULUM_KEYS = ("stages", "blend_steps", "schedule")
+
+
+def parse_curriculum(table: Any, where: str, base_dir: Path | None = None) -> CurriculumConfig:
+    """A CurriculumConfig from a TOML [curriculum] table or its saved JSON form.
+
+    Args:
+        table: {"stages": [{"name", "data", "weights", "until", "plasticity"}, ...],
+            "blend_steps": int, "schedule": "step" | "linear"}.
+        where: the file it came from, for error messages.
+        base_dir: if given, relative data paths are resolved against it and every path must
+            exist (a saved config holds absolute paths and is not re-checked).
+    Raises:
+        UserError: one line naming the file and the key (unknown key, wrong type, missing path,
+            ends not increasing, plasticity outside (0, 1], ...).
+    """
+    def bad(msg: str) -> UserError:
+        return UserError(f"bad curriculum in {where}: {msg}")
+
+    def unknown(d: dict, known: tuple, prefix: str) -> None:
+        for k in d:
+            if k not in known:
+                close = difflib.get_close_matches(k, known, n=1)
+                raise bad(f"unknown key {prefix}{k}" + (f" (did you mean {prefix}{close[0]}?)"
+                                                        if close else ""))
+
+    def number(v, key: str, integer: bool = False):
+        ok = isinstance(v, int) if integer else isinstance(v, (int, float))
+        if isinstance(v, bool) or not ok:
+            raise bad(f"{key} must be {'an integer' if integer else 'a number'}, got {v!r}")
+        return v
+
+    if not isinstance(table, dict):
+        raise bad("[curriculum] must be a table")
+    unknown(table, _CURRICULUM_KEYS, "curriculum.")
+    stages_in = table.get("stages")
+    if not isinstance(stages_in, list) or not stages_in or not all(isinstance(s, dict) for s in stages_in):
+        raise bad("needs at least one [[curriculum.stages]] table")
+    stages = []
+    for i, st in enumerate(stages_in):
+        pre = f"curriculum.stages[{i}]."
+        unknown(st, _STAGE_KEYS, pre)
+        if not isinstance(st.get("name"), str):
+            raise bad(f"{pre}name must be a string")
+        data = st.get("data")
+        data = [data] if isinstance(data, str) else data
+        if not isinstance(data, list) or not data or not all(isinstance(d, str) and d for d in data):
+            raise bad(f"{pre}data must be a path or a list of paths")
+        if base_dir is not None:
+            data = [os.path.abspath(base_dir / Path(d).expanduser()) for d in data]
+            for d in data:
+                if not Path(d).exists():
+                    raise bad(f"{pre}data: path not found: {d}")
+        weights = st.get("weights", [])
+        if not isinstance(weights, list):
+            raise bad(f"{pre}weights must be a list of numbers")
+        weights = [float(number(w, f"{pre}weights")) for w in weights]
+        until = st.get("until")
+        if until is not None:
+            number(until, f"{pre}until")
+        plast = st.get("plasticity")
+        if plast is not None:
+            plast = float(number(plast, f"{pre}plasticity"))
+        try:
+            stages.append(StageConfig(name=st["name"], data=data, weights=weights, until=until,
+                                      plasticity=plast))
+        except UserError as e:
+            raise bad(str(e)) from None
+    blend = number(table.get("blend_steps", 0), "curriculum.blend_steps", integer=True)
+    schedule = table.get("schedule", "step")
+    try:
+        return CurriculumConfig(stages=stages, blend_steps=blend, schedule=schedule)
+    except UserError as e:
+        raise bad(str(e)) from None
 
 
 def _unknown_key(key: str, sections: dict[str, Any]) -> UserError:
@@ -299,7 +508,9 @@ def run_config_from_dict(d: dict) -> RunConfig:
         vals = dict(d.get(name, {}))
         hints = typing.get_type_hints(cls)
         kw[name] = cls(**{k: parse_value(v, hints[k], f"{name}.{k}") for k, v in vals.items()})
-    return RunConfig(preset=d["preset"], model=config_from_dict(d["model"]), **kw)
+    cur = d.get("curriculum")
+    return RunConfig(preset=d["preset"], model=config_from_dict(d["model"]), **kw,
+                     curriculum=parse_curriculum(cur, "the saved run config") if cur else None)
 
 
 def dump_json(obj: dict, path: Path) -> None:

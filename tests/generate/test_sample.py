@@ -63,3 +63,27 @@ def test_utf8_stream_holds_back_and_replaces():
     assert s.push(b"\x9f") == "ğ"
     assert s.push(b"a\xffb") == "a\ufffdb"
     assert s.push(b"\xe2\x82") == "" and s.flush() == "\ufffd"
+
+
+def test_entropy_aware_sampling_bands():
+    from bytelm.generate.sample import entropy_bits, sample_entropy_aware
+    confident = torch.full((1, 256), -30.0)
+    confident[0, 65] = 10.0
+    uniform = torch.zeros(1, 256)
+    assert entropy_bits(confident).item() < 0.01 and abs(entropy_bits(uniform).item() - 8) < 1e-4
+    g = torch.Generator().manual_seed(0)
+    assert sample_entropy_aware(confident, generator=g).item() == 65
+    picks = {sample_entropy_aware(uniform, generator=g).item() for _ in range(50)}
+    assert len(picks) > 20  # full sampling when uncertain
+    mid = torch.full((1, 256), -30.0)
+    mid[0, :3] = torch.tensor([2.0, 1.5, 1.0])  # ~1.4 bits: the top-k band (k=2)
+    assert 0.3 < entropy_bits(mid).item() < 1.6
+    picks = {sample_entropy_aware(mid, high=1.6, top_k=2, generator=g).item() for _ in range(50)}
+    assert picks <= {0, 1} and len(picks) == 2
+
+
+def test_generate_entropy_mode_runs():
+    torch.manual_seed(0)
+    m = bytelm.create_model("transformer-tiny").eval()
+    a = generate_bytes(m, "hi", max_bytes=20, mode="entropy", seed=1)
+    assert a == generate_bytes(m, "hi", max_bytes=20, mode="entropy", seed=1) and len(a) == 20

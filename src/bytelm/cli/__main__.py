@@ -35,13 +35,20 @@ def split_overrides(extra: list[str]) -> dict[str, str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from bytelm.cli import data as c_data, evaluate as c_eval, generate as c_gen, info as c_info, \
-        train as c_train, demo as c_demo
+    """One subcommand per module of ``bytelm.cli`` that defines ``add_parser(sub)``."""
+    import importlib
+    import pkgutil
+
+    import bytelm.cli as pkg
     p = _Parser(prog="bytelm", description="Tokenizer-free byte-level language models.")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for mod in (c_data, c_train, c_eval, c_gen, c_info, c_demo):
-        mod.add_parser(sub)
+    for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
+        if info.name.startswith("_"):
+            continue
+        mod = importlib.import_module(f"bytelm.cli.{info.name}")
+        if hasattr(mod, "add_parser"):
+            mod.add_parser(sub)
     return p
 
 

@@ -17,6 +17,11 @@ def add_parser(sub) -> None:
     p.add_argument("--top-k", type=int, default=0, help="0 = no top-k filter")
     p.add_argument("--top-p", type=float, default=1.0, help="1 = no nucleus filter")
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--mode", default="standard", choices=["standard", "entropy"],
+                   help="entropy: greedy below --entropy-low bits, top-k up to --entropy-high, "
+                        "full sampling above")
+    p.add_argument("--entropy-low", type=float, default=0.3)
+    p.add_argument("--entropy-high", type=float, default=1.2)
     p.add_argument("--stream", action="store_true", help="print bytes as they are generated")
     p.add_argument("--interactive", action="store_true", help="read prompts line by line")
     p.add_argument("--device", default="auto")
@@ -32,6 +37,8 @@ def _check(args) -> None:
         raise UserError("--top-k must be in [0, 256]")
     if not 0 < args.top_p <= 1:
         raise UserError("--top-p must be in (0, 1]")
+    if not 0 <= args.entropy_low <= args.entropy_high <= 8:
+        raise UserError("need 0 <= --entropy-low <= --entropy-high <= 8 (bits)")
 
 
 def _prompt(args) -> bytes:
@@ -56,7 +63,8 @@ def _emit(model, prompt: bytes, args) -> None:
     from bytelm.generate import Utf8Stream, iter_generate
     out = Utf8Stream()
     kw = dict(max_bytes=args.max_bytes, temperature=args.temperature, top_k=args.top_k,
-              top_p=args.top_p, seed=args.seed)
+              top_p=args.top_p, seed=args.seed, mode=args.mode, entropy_low=args.entropy_low,
+              entropy_high=args.entropy_high)
     if args.stream:
         for b in iter_generate(model, prompt, **kw):
             sys.stdout.write(out.push(bytes([b])))

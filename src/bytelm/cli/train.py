@@ -1,4 +1,5 @@
-"""``bytelm train``: train a preset on a prepared corpus (or the default corpus)."""
+"""``bytelm train``: train a preset on a prepared corpus (or the default corpus), or through the
+stages of a curriculum file."""
 import json
 from pathlib import Path
 
@@ -10,9 +11,14 @@ def add_parser(sub) -> None:
     p = sub.add_parser("train", help="train a model (torchrun-compatible)",
                        description="Extra options are dotted config keys, e.g. --train.steps=2000 "
                                    "--optim.lr=1e-3 --model.n_layers=4")
-    p.add_argument("--preset", default="transformer-tiny", help="model preset (bytelm info lists them)")
+    p.add_argument("--preset", default=None,
+                   help="model preset (bytelm info lists them); wins over a config file's preset "
+                        "(default: the file's, else transformer-tiny)")
     p.add_argument("--data", default=None, help="prepared corpus dir (default: the default corpus)")
     p.add_argument("--config", default=None, help="TOML file with [model]/[data]/[optim]/[train]/[eval]")
+    p.add_argument("--curriculum", default=None, metavar="FILE",
+                   help="TOML file with [[curriculum.stages]] (and optionally the usual tables); "
+                        "see configs/curriculum_tr.toml")
     p.add_argument("--out", default=None, help="run directory (= --train.out_dir)")
     p.add_argument("--resume", action="store_true", help="continue the run in the run directory")
     p.set_defaults(func=run, accepts_overrides=True)
@@ -31,9 +37,26 @@ def _flatten_saved(d: dict) -> dict:
     return flat
 
 
+def _curriculum_file(args) -> str | None:
+    """The TOML file to read: --config or --curriculum (which must hold a [curriculum] table)."""
+    if args.curriculum is None:
+        return args.config
+    from bytelm.config import load_toml
+    if args.config is not None:
+        raise UserError("give either --config or --curriculum (a curriculum file may hold the "
+                        "[model]/[train]/[optim] tables too)")
+    if args.data is not None:
+        raise UserError("--data does not apply to a curriculum run: its stages name their data")
+    if "curriculum" not in load_toml(args.curriculum):
+        raise UserError(f"{args.curriculum} has no [curriculum] table ([[curriculum.stages]])")
+    return args.curriculum
+
+
 def run(args) -> int:
     from bytelm.config import build_run_config
     from bytelm.train.loop import train
+    config_file = _curriculum_file(args)
+    saved_curriculum = None
     overrides = dict(args.overrides)
     if args.data is not None:
         overrides["data.path"] = args.data
@@ -55,7 +78,8 @@ def run(args) -> int:
         if not isinstance(preset, str):
             raise UserError(f"cannot resume from {saved}: it names no preset (damaged?)")
         overrides = {**_flatten_saved(d), **overrides}
-    cfg = build_run_config(preset, overrides, args.config)
+        saved_curriculum = d.get("curriculum")
+    cfg = build_run_config(preset, overrides, config_file, curriculum=saved_curriculum)
     summary = train(cfg, resume=args.resume)
     if summary and summary.get("run_dir"):
         keys = ("steps", "val_bpb", "best_val_bpb", "bytes_per_s", "mfu", "peak_memory_gib")

@@ -5,6 +5,7 @@ RNG, best metric), so ``--resume`` reproduces the loss sequence of an uninterrup
 (on CPU; bit-exact on GPU only where kernels are deterministic).
 """
 import contextlib
+import dataclasses
 import logging
 import math
 import time
@@ -89,16 +90,29 @@ class Trainer:
             raise UserError(f"nothing to resume in {self.run_dir} (no ckpt/last)")
 
         from bytelm.data import RandomWindowSampler, open_split
-        self.data_dir = resolve_data_dir(cfg, info)
         seq = cfg.seq_len
         if seq > cfg.model.context:
             raise UserError(f"data.seq_len={seq} exceeds the model context {cfg.model.context}")
-        self.train_split = open_split(self.data_dir, "train", min_len=seq + 1)
-        self.val_split = open_split(self.data_dir, "val", min_len=2)
-        self.sampler = RandomWindowSampler(self.train_split, seq, cfg.train.batch_size,
-                                           seed=cfg.train.seed, rank=info.rank,
-                                           world_size=info.world_size,
-                                           pin_memory=self.device.type == "cuda")
+        self.curriculum = None
+        if cfg.curriculum is not None:
+            # stages bring their own data, sampler and validation (bytelm.train.curriculum)
+            from bytelm.train.curriculum import Curriculum
+            self.curriculum = Curriculum(cfg, self.run_dir, info, cfg.train.steps,
+                                         pin_memory=self.device.type == "cuda")
+            self.sampler = self.curriculum.sampler
+            self.data_dir = self.curriculum.final_dir
+            self.train_split, self.val_split = self.sampler.data[-1], self.curriculum.val[-1]
+            if self.data_dir is not None:  # recorded so `bytelm eval RUN` scores the final corpus
+                self.cfg = cfg = dataclasses.replace(
+                    cfg, data=dataclasses.replace(cfg.data, path=str(self.data_dir)))
+        else:
+            self.data_dir = resolve_data_dir(cfg, info)
+            self.train_split = open_split(self.data_dir, "train", min_len=seq + 1)
+            self.val_split = open_split(self.data_dir, "val", min_len=2)
+            self.sampler = RandomWindowSampler(self.train_split, seq, cfg.train.batch_size,
+                                               seed=cfg.train.seed, rank=info.rank,
+                                               world_size=info.world_size,
+                                               pin_memory=self.device.type == "cuda")
 
         torch.manual_seed(cfg.train.seed)
         self.model = create_model(cfg.model).to(self.device)
@@ -132,6 +146,8 @@ class Trainer:
             torch.set_rng_state(rng["cpu"])
             if "cuda" in rng and self.device.type == "cuda":
                 torch.cuda.set_rng_state(rng["cuda"], self.device)
+        if self.curriculum is not None:
+            self.curriculum.set_total_steps(self.total_steps)
         self.fwd = torch.compile(self.wrapped) if cfg.train.compile else self.wrapped
         self.metrics = None
         if info.is_main:
@@ -159,6 +175,8 @@ class Trainer:
                                       cfg.optim.wsd_decay_frac)
         for g in self.optimizer.param_groups:
             g["lr"] = lr
+        if self.curriculum is not None:
+            self.curriculum.before_step(self.model, self.step)
         accum = cfg.train.grad_accum
         loss_sum = torch.zeros((), device=self.device)
         for micro in range(accum):
@@ -189,20 +207,27 @@ class Trainer:
 
     # --- evaluation and checkpoints -----------------------------------------------------------
     def validate(self) -> dict:
-        from bytelm.eval.bpb import evaluate_bpb
         self.model.eval()
+        if self.curriculum is not None:
+            res = self.curriculum.validate(self.model, self._score)
+        else:
+            res = self._score(self.val_split)
+        self.model.train()
+        return res
+
+    def _score(self, split) -> dict:
+        """evaluate_bpb of the current model over (the first eval_bytes of) ``split``."""
+        from bytelm.eval.bpb import evaluate_bpb
         # Ranks score every world_size-th batch, so their forward counts may differ. Any
         # collective inside a forward then deadlocks: DDP broadcasts buffers in its first forward
         # after training, FSDP all-gathers parameters in every forward. DDP replicas are identical,
         # so they evaluate the bare module; FSDP ranks all run every batch (same totals everywhere).
         fsdp = self.info.enabled and self.cfg.train.parallel == "fsdp"
-        res = evaluate_bpb(self.wrapped if fsdp else self.model, self.val_split,
-                           seq_len=self.cfg.seq_len,
-                           stride=self.cfg.eval.stride, batch_size=self.cfg.eval.batch_size,
-                           max_bytes=self.cfg.train.eval_bytes or None,
-                           precision=self.cfg.train.precision, info=None if fsdp else self.info)
-        self.model.train()
-        return res
+        return evaluate_bpb(self.wrapped if fsdp else self.model, split,
+                            seq_len=self.cfg.seq_len,
+                            stride=self.cfg.eval.stride, batch_size=self.cfg.eval.batch_size,
+                            max_bytes=self.cfg.train.eval_bytes or None,
+                            precision=self.cfg.train.precision, info=None if fsdp else self.info)
 
     def trainer_state(self) -> dict:
         return {"step": self.step, "total_steps": self.total_steps, "best_val": self.best_val,
@@ -248,9 +273,13 @@ class Trainer:
         t_mark = time.perf_counter()
         calib_from = None
         self.model.train()
+        if self.curriculum is not None and self.step == 0:
+            self._log(self.curriculum.stage_record(0, 0))
         while self.step < stop_at:
             loss, gnorm = self.train_step()
             pending.append((self.step, loss, gnorm))
+            if self.curriculum is not None and self.curriculum.is_transition(self.step):
+                self._log(self.curriculum.stage_record(self.step, self.bytes_seen))
             if budget_s and self.step - start_step == 3:
                 self._sync()
                 calib_from = (self.step, self.train_time + time.perf_counter() - t_mark)
@@ -298,6 +327,8 @@ class Trainer:
         # every rank must agree on the schedule
         t = D.all_reduce_mean(torch.tensor(float(fit), device=self.device), self.info)
         self.total_steps = max(self.step + 1, min(self.total_steps, int(t.item())))
+        if self.curriculum is not None:
+            self.curriculum.set_total_steps(self.total_steps)
         log.info("time budget: %.1f ms/step -> %d steps", per_step * 1e3, self.total_steps)
         self._log({"kind": "calibration", "step": self.step, "ms_per_step": per_step * 1e3,
                    "total_steps": self.total_steps})
@@ -323,7 +354,8 @@ class Trainer:
                "grad_norm": gnorm, "lr": lr, "bytes_seen": self.bytes_seen, "bytes_per_s": bps,
                "interval_bytes_per_s": nb / dt if dt > 0 else 0.0,
                "losses": [v[0] for v in vals.tolist()],
-               **{k: float(v) for k, v in self.last_stats.items()}}
+               **{k: float(v) for k, v in self.last_stats.items()},
+               **(self.curriculum.train_fields(step) if self.curriculum is not None else {})}
         self._log(rec)
         pbar.set_postfix(bpb=f"{loss / math.log(2):.3f}", lr=f"{lr:.2e}")
 

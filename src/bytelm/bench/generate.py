@@ -1,0 +1,137 @@
+"""Generation speed: time to first byte (prefill) and greedy decode rate at each context length.
+
+For each (batch, context C): a random prompt of C bytes is fed to a fresh decoding state in one
+``model.step`` call (the time to first byte, argmax included); then single-byte ``step`` calls
+are timed, each fed the argmax of the last logits (greedy, no sampling). A model with a bounded
+cache (the GPT KV cache holds ``context`` bytes) reports contexts beyond it as
+"n/a (exceeds context)" instead of cropping them.
+"""
+import contextlib
+import logging
+import statistics
+from typing import Callable
+
+import torch
+
+from bytelm.bench.memory import device_peak_gib, failure_status, host_peak_rss_gib, reset_peak
+from bytelm.bench.timing import Stopwatch, time_fn
+
+log = logging.getLogger(__name__)
+
+NA_CONTEXT = "n/a (exceeds context)"
+
+
+def _argmax_next(logits: torch.Tensor) -> torch.Tensor:
+    """(B, L, 256) -> the greedy next byte of each row, (B, 1)."""
+    return logits[:, -1].argmax(-1, keepdim=True)
+
+
+def decode_row(model, name: str, batch: int, context: int, new_bytes: int, prefill_reps: int,
+               decode_reps: int, decode_warmup: int, device: torch.device) -> dict:
+    """Prefill and decode timings of one (batch, context); see the module docstring.
+
+    When the cache holds the prompt but not prompt + warm-up + new bytes, decoding is timed
+    after a shorter prompt that ends the run exactly at the cache's capacity (``decode_start``
+    says where it started); the time to first byte still uses the full prompt.
+    """
+    cap = model.state_capacity(model.init_state(1, device))
+    row = {"model": name, "family": model.config.family, "batch": batch, "context": context,
+           "cache_limit": cap, "beyond_trained_context": context > model.config.context,
+           "status": "ok"}
+    if cap is not None and context > cap:
+        row["status"] = NA_CONTEXT
+        row["note"] = f"a {context}-byte prompt does not fit the {cap}-byte cache"
+        return row
+    reset_peak(device)
+    gen = torch.Generator(device="cpu").manual_seed(context + batch)
+    prompt = torch.randint(0, 256, (batch, context), generator=gen).to(device)
+    held: dict = {}
+
+    def prefill(x=prompt):
+        state = model.init_state(batch, device)
+        logits, state = model.step(x, state)
+        held["state"], held["next"] = state, _argmax_next(logits)
+
+    try:
+        pre = time_fn(prefill, warmup=0, reps=prefill_reps, device=device)
+        seg = max(1, new_bytes // decode_reps)
+        n_timed = seg * min(decode_reps, new_bytes)
+        start = context
+        if cap is not None and context + decode_warmup + n_timed > cap:
+            start = cap - decode_warmup - n_timed
+            if start < 1:
+                # the prompt fits, the decoding does not: time to first byte only
+                row.update(_prefill_fields(pre, batch, context), status=NA_CONTEXT,
+                           note=f"{decode_warmup} warm-up + {n_timed} new bytes do not fit the "
+                                f"{cap}-byte cache")
+                return row
+            prefill(prompt[:, :start])
+            row["note"] = (f"decode timed after a {start}-byte prompt so that {decode_warmup} "
+                           f"warm-up + {n_timed} new bytes fit the {cap}-byte cache")
+        state, nxt = held["state"], held["next"]
+        for _ in range(decode_warmup):
+            logits, state = model.step(nxt, state)
+            nxt = _argmax_next(logits)
+        sw = Stopwatch(device)
+        for _ in range(n_timed // seg):
+            sw.start()
+            for _ in range(seg):
+                logits, state = model.step(nxt, state)
+                nxt = _argmax_next(logits)
+            sw.stop()
+        per_byte = [t / seg for t in sw.times_ms()]
+    except Exception as e:  # noqa: BLE001 - one failing row (e.g. OOM) ends only itself
+        row["status"] = failure_status(e)
+        log.warning("%s batch %d context %d: %s", name, batch, context, row["status"])
+        return row
+    finally:
+        held.clear()
+    ms = statistics.median(per_byte)
+    row.update(_prefill_fields(pre, batch, context), decode_start=start + decode_warmup,
+               new_bytes=n_timed, decode_ms_per_byte=ms, decode_ms_per_byte_min=min(per_byte),
+               decode_segments=len(per_byte), bytes_per_s_per_stream=1e3 / ms,
+               bytes_per_s=batch * 1e3 / ms, peak_memory_gib=device_peak_gib(device),
+               host_peak_rss_gib=host_peak_rss_gib())
+    return row
+
+
+def _prefill_fields(pre: dict, batch: int, context: int) -> dict:
+    return {"ttfb_ms": pre["median_ms"], "ttfb_ms_min": pre["min_ms"],
+            "ttfb_first_call_ms": pre["first_call_ms"], "prefill_reps": pre["reps"],
+            "prefill_bytes_per_s": batch * context / (pre["median_ms"] / 1e3)}
+
+
+def bench_generate(models: list[tuple[str, Callable[[], torch.nn.Module]]], contexts: list[int],
+                   new_bytes: int, batches: list[int], dtype: torch.dtype, device: torch.device,
+                   prefill_reps: int = 3, decode_reps: int = 4, decode_warmup: int = 8,
+                   on_row: Callable[[dict], None] | None = None) -> list[dict]:
+    """One row per (model, batch, context).
+
+    Args:
+        models: (name, builder) pairs; a builder returns the model on ``device``.
+        contexts: prompt lengths in bytes.
+        new_bytes: greedy bytes timed after each prompt, split into ``decode_reps`` segments
+            (the median segment's time per byte is reported).
+        batches: batch sizes (1 = single stream).
+        dtype: bf16 runs under autocast; fp32 without.
+        prefill_reps: timed prefills (after one untimed first call, reported apart).
+        decode_warmup: untimed single-byte steps before the timed ones.
+        on_row: called with each finished row (e.g. to save partial results).
+    Returns:
+        rows (dicts, JSON-serialisable).
+    """
+    rows = []
+    for name, build in models:
+        model = build().eval()
+        amp = (torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+               if dtype == torch.bfloat16 else contextlib.nullcontext())
+        with torch.no_grad(), amp:
+            for batch in batches:
+                for ctx in contexts:
+                    log.info("generate %s batch %d context %d", name, batch, ctx)
+                    rows.append(decode_row(model, name, batch, ctx, new_bytes, prefill_reps,
+                                           decode_reps, decode_warmup, device))
+                    if on_row:
+                        on_row(rows[-1])
+        del model
+    return rows

@@ -1,0 +1,131 @@
+"""Training-step throughput: full optimizer steps of a preset on random bytes at each length.
+
+One step = forward (autocast per precision) -> byte cross-entropy + aux_loss -> backward ->
+clip to norm 1 -> AdamW -> zero_grad, i.e. what ``Trainer.train_step`` does with one
+micro-batch and no data loading. The first step (compilation) and the warm-up are timed apart
+from the median of the timed steps.
+"""
+import contextlib
+import logging
+import math
+from typing import Callable
+
+import torch
+
+from bytelm.bench.memory import device_peak_gib, failure_status, host_peak_rss_gib, reset_peak
+from bytelm.bench.timing import time_fn
+from bytelm.errors import UserError
+from bytelm.nn.loss import byte_cross_entropy
+from bytelm.registry import create_model, preset_config
+from bytelm.train.perf import mfu, peak_tflops
+
+log = logging.getLogger(__name__)
+
+
+def check_seq_lens(presets: list[str], seq_lens: list[int] | None) -> dict[str, list[int]]:
+    """Sequence lengths per preset (default: its context); UserError if one exceeds a context."""
+    out = {}
+    for name in presets:
+        ctx = preset_config(name).context
+        lens = list(seq_lens) if seq_lens else [ctx]
+        for T in lens:
+            if T < 1:
+                raise UserError(f"--seq-len must be >= 1, got {T}")
+            if T > ctx:
+                raise UserError(f"--seq-len {T} exceeds the context of {name} ({ctx} bytes)")
+        out[name] = lens
+    return out
+
+
+def _autocast(device: torch.device, dtype: torch.dtype):
+    if dtype == torch.bfloat16:
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def train_row(preset: str, batch: int, seq_len: int, compile_: bool, steps: int, warmup: int,
+              dtype: torch.dtype, device: torch.device, matmul_tflops: float | None) -> dict:
+    """Times ``steps`` optimizer steps of ``preset`` at (batch, seq_len); one result row."""
+    row = {"preset": preset, "batch": batch, "seq_len": seq_len, "compile": compile_,
+           "precision": str(dtype).removeprefix("torch."), "status": "ok"}
+    reset_peak(device)
+    torch.manual_seed(0)
+    model = create_model(preset).to(device).train()
+    row.update(family=model.config.family, n_params=model.n_params())
+    # the AdamW of bytelm.optim.build_optimizer (decay on matrices only, fused on CUDA)
+    opt = torch.optim.AdamW(model.param_groups(0.1), lr=3e-4,
+                            fused=True if device.type == "cuda" else None)
+    fwd = torch.compile(model) if compile_ else model
+    params = list(model.parameters())
+    x = torch.randint(0, 256, (batch, seq_len + 1), device=device)
+    last_loss = []
+
+    def step():
+        with _autocast(device, dtype):
+            out = fwd(x[:, :-1])
+        loss = byte_cross_entropy(out.logits, x[:, 1:]) + out.aux_loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        last_loss[:] = [loss.detach()]
+
+    try:
+        t = time_fn(step, warmup=warmup, reps=steps, device=device)
+    except Exception as e:  # noqa: BLE001 - one failing row (OOM, compile error) ends only itself
+        row["status"] = failure_status(e)
+        log.warning("%s batch %d seq %d: %s", preset, batch, seq_len, row["status"])
+        return row
+    finally:
+        del fwd, opt
+        if compile_:
+            torch._dynamo.reset()
+    loss = float(last_loss[0])
+    step_s = t["median_ms"] / 1e3
+    bps = batch * seq_len / step_s
+    fpb = model.flops_per_byte(seq_len)
+    peak = peak_tflops(device)
+    row.update(step_ms=t["median_ms"], step_ms_min=t["min_ms"], steps=steps,
+               first_step_s=t["first_call_ms"] / 1e3, warmup_s=t["warmup_ms"] / 1e3,
+               warmup_steps=1 + warmup, bytes_per_step=batch * seq_len, bytes_per_s=bps,
+               flops_per_byte=fpb, model_tflops=fpb * bps / 1e12, peak_tflops=peak,
+               mfu=mfu(fpb, bps, peak), mfu_vs_measured=mfu(fpb, bps, matmul_tflops),
+               peak_memory_gib=device_peak_gib(device), host_peak_rss_gib=host_peak_rss_gib(),
+               loss=loss)
+    if not math.isfinite(loss):
+        row["status"] = "error: non-finite loss"
+    return row
+
+
+def bench_train(presets: list[str], batch: int, seq_lens: list[int] | None = None,
+                compile_modes: tuple[bool, ...] = (False,), steps: int = 20, warmup: int = 5,
+                dtype: torch.dtype = torch.float32, device: torch.device = torch.device("cpu"),
+                ceilings: dict | None = None,
+                on_row: Callable[[dict], None] | None = None) -> list[dict]:
+    """One row per (compile mode, preset, seq_len); see ``train_row``.
+
+    Args:
+        presets: preset names.
+        batch: sequences per step.
+        seq_lens: lengths to time (None: each preset's context); each <= the preset's context.
+        compile_modes: False (eager) and/or True (torch.compile).
+        steps, warmup: timed steps; untimed steps after the first.
+        dtype: autocast dtype (bf16) or fp32 (no autocast).
+        device: where to run.
+        ceilings: ``bytelm.bench.ceilings.measure`` of this device, for mfu_vs_measured.
+        on_row: called with each finished row (e.g. to save partial results).
+    Returns:
+        rows (dicts, JSON-serialisable).
+    """
+    lens = check_seq_lens(presets, seq_lens)
+    matmul = (ceilings or {}).get("matmul_tflops_measured")
+    rows = []
+    for compile_ in compile_modes:
+        for name in presets:
+            for T in lens[name]:
+                log.info("train %s batch %d seq %d compile %s", name, batch, T, compile_)
+                rows.append(train_row(name, batch, T, compile_, steps, warmup, dtype, device,
+                                      matmul))
+                if on_row:
+                    on_row(rows[-1])
+    return rows

@@ -1,0 +1,216 @@
+"""``bytelm bench {train,generate,mixer}``: throughput, generation speed and mixer cost.
+
+Each mode prints a table and, with ``--out FILE``, writes JSON: {"mode", "command",
+"settings", "env", "ceilings", "rows", "complete"}; the file is rewritten after every row, so a
+run stopped early leaves its finished rows ("complete": false). Defaults depend on the device:
+GPU defaults are the issue #8 sizes; CPU defaults are tiny, so every mode finishes in seconds
+(and runs in CI).
+"""
+import math
+
+from bytelm.errors import UserError
+
+# (GPU default, CPU default) of every option left unset on the command line
+_DEFAULTS = {
+    "train": {"preset": (["agiformer-31m", "transformer-30m"],
+                         ["agiformer-tiny", "transformer-tiny"]),
+              "batch": (64, 4), "steps": (20, 3), "warmup": (5, 1)},
+    "generate": {"contexts": ([1024, 16384], [64, 512]), "new_bytes": (256, 32),
+                 "batch": ([1, 64], [1, 4]), "prefill_reps": (3, 1), "decode_reps": (4, 2)},
+    "mixer": {"T": ([1024, 4096, 16384, 65536], [256, 1024]), "B": (4, 2), "H": (8, 4),
+              "D": (64, 32), "warmup": (5, 1), "reps": (20, 3), "naive_max_t": (1024, 256),
+              "max_case_s": (120.0, 10.0)},
+}
+_GEN_PRESETS = (["agiformer-31m", "transformer-30m"], ["agiformer-tiny", "transformer-tiny"])
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("bench", help="time training steps, generation, or one sequence mixer",
+                       description="Benchmarks on random bytes; prints a table, --out writes JSON.")
+    modes = p.add_subparsers(dest="bench_mode", required=True, metavar="{train,generate,mixer}")
+
+    t = modes.add_parser("train", help="optimizer-step throughput and MFU of presets")
+    t.add_argument("--preset", nargs="+", default=None,
+                   help="presets (default GPU: agiformer-31m transformer-30m; CPU: *-tiny)")
+    t.add_argument("--batch", type=int, default=None, help="sequences per step (GPU 64, CPU 4)")
+    t.add_argument("--seq-len", type=int, nargs="+", default=None,
+                   help="sequence lengths (default: each preset's context)")
+    t.add_argument("--compile", nargs="?", const="on", default="off", choices=["off", "on", "both"],
+                   help="torch.compile the model (bare --compile = on; both = eager and compiled)")
+    t.add_argument("--steps", type=int, default=None, help="timed steps (GPU 20, CPU 3)")
+    t.add_argument("--warmup", type=int, default=None,
+                   help="untimed steps after the first (GPU 5, CPU 1)")
+    t.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"],
+                   help="auto: bf16 autocast on CUDA, fp32 on CPU")
+
+    g = modes.add_parser("generate", help="time to first byte and greedy decode rate")
+    g.add_argument("--preset", nargs="+", default=None,
+                   help="presets (default GPU: agiformer-31m transformer-30m; CPU: *-tiny)")
+    g.add_argument("--ckpt", nargs="+", default=None, help="checkpoint or run folders")
+    g.add_argument("--contexts", type=int, nargs="+", default=None,
+                   help="prompt lengths in bytes (GPU 1024 16384, CPU 64 512)")
+    g.add_argument("--new-bytes", type=int, default=None,
+                   help="decoded bytes timed (GPU 256, CPU 32)")
+    g.add_argument("--batch", type=int, nargs="+", default=None,
+                   help="batch sizes (GPU 1 64, CPU 1 4)")
+    g.add_argument("--prefill-reps", type=int, default=None,
+                   help="timed prefills after the first (GPU 3, CPU 1)")
+    g.add_argument("--decode-reps", type=int, default=None,
+                   help="segments the new bytes are timed in; the median one is reported "
+                        "(GPU 4, CPU 2)")
+    g.add_argument("--decode-warmup", type=int, default=8, help="untimed decode steps first")
+    g.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"],
+                   help="auto: bf16 autocast on CUDA, fp32 on CPU")
+
+    m = modes.add_parser("mixer", help="forward + backward time of one sequence-mixing op")
+    m.add_argument("--T", type=int, nargs="+", default=None,
+                   help="sequence lengths (GPU 1024 4096 16384 65536, CPU 256 1024)")
+    m.add_argument("--B", type=int, default=None, help="batch (GPU 4, CPU 2)")
+    m.add_argument("--H", type=int, default=None, help="heads (GPU 8, CPU 4)")
+    m.add_argument("--D", type=int, default=None, help="head width (GPU 64, CPU 32)")
+    m.add_argument("--ops", nargs="+", default=["sdpa", "swa", "linear", "hebbian"],
+                   choices=["sdpa", "swa", "linear", "hebbian"])
+    m.add_argument("--impls", nargs="+", default=["naive", "chunk", "triton"],
+                   choices=["naive", "chunk", "triton"],
+                   help="implementations of swa, linear and hebbian")
+    m.add_argument("--window", type=int, default=512, help="keys per query of swa")
+    m.add_argument("--dtype", default="auto", choices=["auto", "bf16", "fp32"],
+                   help="auto: bf16 on CUDA, fp32 on CPU")
+    m.add_argument("--warmup", type=int, default=None,
+                   help="untimed calls after the first (GPU 5, CPU 1)")
+    m.add_argument("--reps", type=int, default=None, help="timed calls (GPU 20, CPU 3)")
+    m.add_argument("--naive-max-t", type=int, default=None,
+                   help="largest T the naive references run at (GPU 1024, CPU 256)")
+    m.add_argument("--max-case-s", type=float, default=None,
+                   help="skip a case estimated to take longer, seconds (GPU 120, CPU 10)")
+
+    for sp in (t, g, m):
+        sp.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+        sp.add_argument("--out", default=None, help="write the results as JSON to this file")
+    p.set_defaults(func=run)
+
+
+def _fill_defaults(args, mode: str, on_gpu: bool) -> None:
+    for name, (gpu, cpu) in _DEFAULTS[mode].items():
+        if getattr(args, name) is None:
+            setattr(args, name, gpu if on_gpu else cpu)
+    if mode == "generate" and not args.preset and not args.ckpt:
+        args.preset = _GEN_PRESETS[0] if on_gpu else _GEN_PRESETS[1]
+
+
+def _check(args, mode: str) -> None:
+    """Every count must be positive (warm-ups may be 0): one-line UserError otherwise."""
+    at_least = {"train": {"batch": 1, "seq_len": 1, "steps": 1, "warmup": 0},
+                "generate": {"contexts": 1, "new_bytes": 1, "batch": 1, "prefill_reps": 1,
+                             "decode_reps": 1, "decode_warmup": 0},
+                "mixer": {"T": 1, "B": 1, "H": 1, "D": 1, "window": 1, "warmup": 0, "reps": 1,
+                          "naive_max_t": 0}}[mode]
+    for name, low in at_least.items():
+        val = getattr(args, name)
+        for v in (val if isinstance(val, list) else [val]) if val is not None else []:
+            if v < low:
+                flag = "--" + name.replace("_", "-")
+                raise UserError(f"{flag} must be >= {low}, got {v}")
+    if mode == "mixer" and not (math.isfinite(args.max_case_s) and args.max_case_s > 0):
+        raise UserError(f"--max-case-s must be a positive number, got {args.max_case_s}")
+
+
+def _command(args, mode: str) -> str:
+    """The equivalent command line, every default spelled out."""
+    parts = ["bytelm", "bench", mode]
+    skip = {"func", "bench_mode", "command", "verbose", "overrides", "out"}
+    for name, val in vars(args).items():
+        if name in skip or val is None:
+            continue
+        vals = val if isinstance(val, list) else [val]
+        parts += ["--" + name.replace("_", "-"), *map(str, vals)]
+    return " ".join(parts)
+
+
+def _settings(args) -> dict:
+    skip = {"func", "bench_mode", "command", "verbose", "overrides"}
+    return {k: v for k, v in vars(args).items() if k not in skip}
+
+
+_TRAIN_COLS = [("preset", "preset", ""), ("batch", "batch", ""), ("seq", "seq_len", ""),
+               ("compile", "compile", ""), ("step ms", "step_ms", ".2f"),
+               ("bytes/s", "bytes_per_s", ",.0f"), ("MFU", "mfu", ".3f"),
+               ("MFU(meas)", "mfu_vs_measured", ".3f"), ("peak GiB", "peak_memory_gib", ".2f"),
+               ("rss GiB", "host_peak_rss_gib", ".2f"), ("1st step s", "first_step_s", ".2f"),
+               ("status", "status", "")]
+_GEN_COLS = [("model", "model", ""), ("batch", "batch", ""), ("context", "context", ""),
+             ("TTFB ms", "ttfb_ms", ".1f"), ("ms/byte", "decode_ms_per_byte", ".3f"),
+             ("bytes/s/stream", "bytes_per_s_per_stream", ",.0f"),
+             ("bytes/s", "bytes_per_s", ",.0f"),
+             ("peak GiB", "peak_memory_gib", ".2f"), ("rss GiB", "host_peak_rss_gib", ".2f"),
+             ("status", "status", "")]
+_MIX_COLS = [("T", "T", ""), ("op", "op", ""), ("impl", "impl", ""),
+             ("1st ms", "first_call_ms", ".2f"), ("median ms", "median_ms", ".3f"),
+             ("TFLOP/s", "tflops", ".3g"), ("peak GiB", "peak_memory_gib", ".2f"),
+             ("status", "status", "")]
+
+
+def run(args) -> int:
+    from bytelm.bench import ceilings as ceil_mod
+    from bytelm.bench.report import environment, format_table, precision_dtype, write_json
+    from bytelm.train.distributed import pick_device
+    mode = args.bench_mode
+    device = pick_device(args.device)
+    _fill_defaults(args, mode, device.type == "cuda")
+    _check(args, mode)
+    # bad input fails before any timing
+    if mode == "train":
+        from bytelm.bench.train import check_seq_lens
+        check_seq_lens(args.preset, args.seq_len)
+    models = _generation_models(args, device) if mode == "generate" else None
+    dtype = precision_dtype(args.dtype if mode == "mixer" else args.precision, device)
+    result = {"mode": mode, "command": _command(args, mode), "settings": _settings(args),
+              "env": environment(device), "ceilings": ceil_mod.measure(device), "rows": [],
+              "complete": False}
+    ceilings = result["ceilings"]
+    print(f"bench {mode} on {result['env']['device_name']} ({device}); measured ceilings: "
+          f"{ceilings['matmul_dtype']} matmul {ceilings['matmul_tflops_measured']:.1f} TFLOP/s, "
+          f"copy {ceilings['copy_tb_per_s_measured'] * 1e3:.0f} GB/s", flush=True)
+
+    def on_row(row: dict) -> None:
+        # a long GPU run killed at its time limit still leaves every finished row on disk
+        result["rows"].append(row)
+        if args.out:
+            write_json(result, args.out)
+
+    if mode == "train":
+        from bytelm.bench.train import bench_train
+        modes = {"off": (False,), "on": (True,), "both": (False, True)}[args.compile]
+        bench_train(args.preset, args.batch, args.seq_len, modes, args.steps, args.warmup, dtype,
+                    device, ceilings, on_row)
+        cols = _TRAIN_COLS
+    elif mode == "generate":
+        from bytelm.bench.generate import bench_generate
+        bench_generate(models, args.contexts, args.new_bytes, args.batch, dtype, device,
+                       args.prefill_reps, args.decode_reps, args.decode_warmup, on_row)
+        cols = _GEN_COLS
+    else:
+        from bytelm.bench.mixer import bench_mixer
+        bench_mixer(args.T, args.B, args.H, args.D, args.ops, args.impls, args.window, dtype,
+                    device, args.warmup, args.reps, args.naive_max_t, args.max_case_s, ceilings,
+                    on_row)
+        cols = _MIX_COLS
+    result["complete"] = True
+    print(format_table(result["rows"], cols))
+    if args.out:
+        print(f"wrote {write_json(result, args.out)}")
+    return 0
+
+
+def _generation_models(args, device):
+    """(name, builder) per --preset and --ckpt; unknown presets and bad folders fail here."""
+    from bytelm.registry import create_model, preset_config
+    from bytelm.train.checkpoint import load_model, resolve_checkpoint
+    models = []
+    for name in args.preset or []:
+        preset_config(name)
+        models.append((name, lambda n=name: create_model(n).to(device)))
+    for path in args.ckpt or []:
+        resolve_checkpoint(path)
+        models.append((str(path), lambda p=path: load_model(p, device=device)))
+    return models
