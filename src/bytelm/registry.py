@@ -84,6 +84,11 @@ def config_from_dict(d: dict[str, Any]):
     unknown = set(d) - names
     if unknown:
         raise UserError(f"config has fields unknown to family {family!r}: {sorted(unknown)}")
+    # JSON has no tuples: restore them so a loaded config equals the saved one
+    import typing
+    hints = typing.get_type_hints(cls)
+    d = {k: tuple(v) if isinstance(v, list) and typing.get_origin(hints[k]) is tuple else v
+         for k, v in d.items()}
     return cls(**d)
 
 

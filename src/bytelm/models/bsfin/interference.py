@@ -1,0 +1,184 @@
+"""The complex stack of BSFIN, on explicit (real, imag) pairs (bf16 autocast works, complex64
+does not): complex-linear maps, complex RMS norm, additive complex positional encoding with a
+learnable frequency scale, entangled interference attention, a complex feed-forward.
+
+A complex tensor is a pair (r, i) of real tensors of the same shape.
+"""
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class ComplexLinear(nn.Module):
+    """z -> W z with W = A + iB complex: (A r - B i, A i + B r). (r, i) (..., n) -> (..., m)."""
+
+    def __init__(self, n_in: int, n_out: int):
+        super().__init__()
+        self.re = nn.Linear(n_in, n_out, bias=False)
+        self.im = nn.Linear(n_in, n_out, bias=False)
+
+    def forward(self, r, i):
+        return self.re(r) - self.im(i), self.re(i) + self.im(r)
+
+
+class ComplexRMSNorm(nn.Module):
+    """z / rms(|z|) * g, with a complex per-feature gain g (a scale and a rotation)."""
+
+    def __init__(self, dim: int, eps: float = 1e-6):
+        super().__init__()
+        self.eps = eps
+        self.g_re = nn.Parameter(torch.ones(dim))
+        self.g_im = nn.Parameter(torch.zeros(dim))
+
+    def forward(self, r, i):
+        rf, imf = r.float(), i.float()
+        s = torch.rsqrt((rf * rf + imf * imf).mean(-1, keepdim=True) + self.eps)
+        rf, imf = rf * s, imf * s
+        out_r = rf * self.g_re - imf * self.g_im
+        out_i = rf * self.g_im + imf * self.g_re
+        return out_r.to(r.dtype), out_i.to(i.dtype)
+
+
+class ComplexPositionalEncoding(nn.Module):
+    """z_s += a * exp(i * s * w_k * f_k): patch index s, base frequencies w_k, learnable
+    frequency scales f_k (init 1) and amplitude a."""
+
+    def __init__(self, dim: int, base: float = 10000.0):
+        super().__init__()
+        self.register_buffer("omega", base ** (-torch.arange(dim, dtype=torch.float32) / dim),
+                             persistent=False)
+        self.freq_scale = nn.Parameter(torch.ones(dim))
+        self.amp = nn.Parameter(torch.tensor(0.1))
+
+    def forward(self, r, i, start: int = 0):
+        n = r.shape[-2]
+        s = torch.arange(start, start + n, device=r.device, dtype=torch.float32)[:, None]
+        ang = s * self.omega * self.freq_scale
+        return r + (self.amp * torch.cos(ang)).to(r.dtype), i + (self.amp * torch.sin(ang)).to(i.dtype)
+
+
+def complex_rotate(r, i, cos, sin):
+    """z * exp(i theta): (r cos - i sin, r sin + i cos)."""
+    return r * cos - i * sin, r * sin + i * cos
+
+
+class EntangledInterferenceAttention(nn.Module):
+    """Causal attention over patches with complex queries, keys and values.
+
+    Q, K, V = complex-linear maps of z; RoPE as a complex rotation e^{i s theta_d} of Q and K;
+    entanglement: a learnable real head-mixing matrix E (init identity) applied to Q and K;
+    separate learnable phases phi_q, phi_k per head and dim (their difference changes the
+    scores, unlike a shared phase that cancels in Q K^H).
+    Scores: 'quantum' = Re(Q K^H) / sqrt(2 d) (signed, default), 'magnitude' = |Q K^H| / sqrt(2 d),
+    'classical' = Re(Q) . Re(K) / sqrt(d). Causal mask is boolean (no -inf arithmetic in scores
+    that could produce NaN gradients: every query sees at least itself).
+    (r, i) (B, N, D) -> (B, N, D) pair.
+    """
+
+    def __init__(self, dim: int, n_heads: int, scores: str = "quantum", rope_base: float = 10000.0):
+        super().__init__()
+        if scores not in ("quantum", "magnitude", "classical"):
+            raise ValueError(f"unknown score kind {scores!r}")
+        self.H, self.Dh, self.kind = n_heads, dim // n_heads, scores
+        self.q, self.k, self.v = (ComplexLinear(dim, dim) for _ in range(3))
+        self.o = ComplexLinear(dim, dim)
+        self.mix = nn.Parameter(torch.eye(n_heads))
+        self.phi_q = nn.Parameter(0.02 * torch.randn(n_heads, self.Dh))
+        self.phi_k = nn.Parameter(0.02 * torch.randn(n_heads, self.Dh))
+        self.register_buffer("theta", rope_base ** (-torch.arange(self.Dh, dtype=torch.float32)
+                                                   / self.Dh), persistent=False)
+
+    def _heads(self, r, i):
+        B, N, _ = r.shape
+        return r.view(B, N, self.H, self.Dh).transpose(1, 2), i.view(B, N, self.H, self.Dh).transpose(1, 2)
+
+    def _qk(self, lin, r, i, phi, start):
+        qr, qi = self._heads(*lin(r, i))  # (B, H, N, Dh)
+        n = qr.shape[2]
+        s = torch.arange(start, start + n, device=r.device, dtype=torch.float32)[:, None]
+        ang = s * self.theta + phi[:, None, :]  # (H, N, Dh): RoPE angle plus the learned phase
+        qr, qi = complex_rotate(qr.float(), qi.float(), ang.cos(), ang.sin())
+        mix = self.mix.float()
+        qr = torch.einsum("gh,bhnd->bgnd", mix, qr)
+        qi = torch.einsum("gh,bhnd->bgnd", mix, qi)
+        return qr.to(r.dtype), qi.to(r.dtype)
+
+    def project_kv(self, r, i, start: int):
+        """Rotated keys and values of positions start.. (for the generation cache)."""
+        kr, ki = self._qk(self.k, r, i, self.phi_k, start)
+        vr, vi = self._heads(*self.v(r, i))
+        return kr, ki, vr, vi
+
+    def attend(self, r, i, kr, ki, vr, vi, start: int):
+        """Queries of positions start..start+n-1 attend the given keys (positions 0..) causally."""
+        qr, qi = self._qk(self.q, r, i, self.phi_q, start)
+        n, m = qr.shape[2], kr.shape[2]
+        allowed = (torch.arange(m, device=r.device)[None, :]
+                   <= torch.arange(start, start + n, device=r.device)[:, None])  # (n, m)
+        if self.kind == "quantum":
+            q = torch.cat([qr, qi], -1)
+            k = torch.cat([kr, ki], -1)
+            v = torch.cat([vr, vi], -1)
+            o = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
+            orr, oi = o.split(self.Dh, -1)
+        else:
+            if self.kind == "magnitude":
+                re = qr.float() @ kr.float().transpose(-1, -2) + qi.float() @ ki.float().transpose(-1, -2)
+                im = qi.float() @ kr.float().transpose(-1, -2) - qr.float() @ ki.float().transpose(-1, -2)
+                s = torch.sqrt(re * re + im * im + 1e-6) / math.sqrt(2 * self.Dh)
+            else:
+                s = qr.float() @ kr.float().transpose(-1, -2) / math.sqrt(self.Dh)
+            a = torch.softmax(s.masked_fill(~allowed, float("-inf")), -1)
+            orr, oi = (a @ vr.float()).to(r.dtype), (a @ vi.float()).to(r.dtype)
+        B = r.shape[0]
+        orr = orr.transpose(1, 2).reshape(B, n, -1)
+        oi = oi.transpose(1, 2).reshape(B, n, -1)
+        return self.o(orr, oi)
+
+    def forward(self, r, i):
+        return self.attend(r, i, *self.project_kv(r, i, 0), start=0)
+
+
+class ComplexFeedForward(nn.Module):
+    """Complex-linear -> split GELU (on real and imaginary parts) -> complex-linear."""
+
+    def __init__(self, dim: int, hidden: int):
+        super().__init__()
+        self.up = ComplexLinear(dim, hidden)
+        self.down = ComplexLinear(hidden, dim)
+
+    def forward(self, r, i):
+        hr, hi = self.up(r, i)
+        return self.down(F.gelu(hr), F.gelu(hi))
+
+
+class InterferenceLayer(nn.Module):
+    """Pre-norm residual: z += drop(attn(norm z)); z += drop(ffn(norm z))."""
+
+    def __init__(self, dim: int, n_heads: int, scores: str, dropout: float, norm_eps: float):
+        super().__init__()
+        self.norm1 = ComplexRMSNorm(dim, norm_eps)
+        self.attn = EntangledInterferenceAttention(dim, n_heads, scores)
+        self.norm2 = ComplexRMSNorm(dim, norm_eps)
+        self.ffn = ComplexFeedForward(dim, 2 * dim)
+        self.drop = nn.Dropout(dropout)
+
+    def _ffn(self, r, i):
+        fr, fi = self.ffn(*self.norm2(r, i))
+        return r + self.drop(fr), i + self.drop(fi)
+
+    def forward(self, r, i):
+        ar, ai = self.attn(*self.norm1(r, i))
+        return self._ffn(r + self.drop(ar), i + self.drop(ai))
+
+    def step(self, r, i, cache: dict, pos: int):
+        """One new patch (B, 1, D) at index pos; cache holds this layer's keys/values."""
+        nr, ni = self.norm1(r, i)
+        kv = self.attn.project_kv(nr, ni, pos)
+        if cache:
+            kv = tuple(torch.cat([c, x], 2) for c, x in zip(cache["kv"], kv))
+        cache["kv"] = kv
+        ar, ai = self.attn.attend(nr, ni, *kv, start=pos)
+        return self._ffn(r + ar, i + ai)
