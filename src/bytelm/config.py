@@ -41,8 +41,9 @@ class DataConfig:
 
 @dataclass(kw_only=True)
 class OptimConfig:
-    name: Literal["adamw", "sgd"] = "adamw"
-    """optimizer: AdamW (decoupled weight decay) or SGD with momentum."""
+    name: Literal["adamw", "sgd", "enhanced_sgd"] = "adamw"
+    """optimizer: AdamW, SGD with momentum, or EnhancedSGD (SGD + decoupled decay, LR/momentum
+    steered by a Q-learning controller; bytelm.optim.enhanced_sgd)."""
     lr: float = 3e-4
     """peak learning rate."""
     betas: tuple[float, float] = (0.9, 0.999)
@@ -63,6 +64,24 @@ class OptimConfig:
     """fraction of the run spent in the final linear decay of the wsd schedule."""
     grad_clip: float = 0.5
     """max global gradient L2 norm; 0 disables clipping."""
+    lr_min: float = 0.0
+    """enhanced_sgd: lowest peak LR the controller may set; 0: lr / 10."""
+    lr_max: float = 0.0
+    """enhanced_sgd: highest LR, a hard cap on every step; 0: lr * 10."""
+    q_every: int = 50
+    """enhanced_sgd: optimizer steps per controller decision; 0: no controller."""
+    q_lr: float = 0.1
+    """enhanced_sgd: Q-learning rate."""
+    q_discount: float = 0.9
+    """enhanced_sgd: Q-learning discount."""
+    q_epsilon: float = 0.3
+    """enhanced_sgd: initial exploration probability."""
+    q_epsilon_decay: float = 0.97
+    """enhanced_sgd: exploration factor per decision."""
+    q_epsilon_min: float = 0.02
+    """enhanced_sgd: exploration floor."""
+    q_seed: int = 0
+    """enhanced_sgd: seed of the controller's generator."""
 
     def __post_init__(self):
         _check(self.lr > 0, "optim.lr must be > 0")
@@ -73,6 +92,15 @@ class OptimConfig:
         _check(0 <= self.min_lr_ratio <= 1, "optim.min_lr_ratio must be in [0, 1]")
         _check(0 < self.wsd_decay_frac <= 1, "optim.wsd_decay_frac must be in (0, 1]")
         _check(self.grad_clip >= 0, "optim.grad_clip must be >= 0")
+        _check(self.lr_min >= 0 and self.lr_max >= 0, "optim.lr_min and optim.lr_max must be >= 0")
+        _check((self.lr_min or self.lr / 10) <= self.lr <= (self.lr_max or self.lr * 10),
+               "need optim.lr_min <= optim.lr <= optim.lr_max")
+        _check(self.q_every == 0 or self.q_every >= 2, "optim.q_every must be 0 or >= 2")
+        _check(0 < self.q_lr <= 1, "optim.q_lr must be in (0, 1]")
+        _check(0 <= self.q_discount < 1, "optim.q_discount must be in [0, 1)")
+        _check(0 <= self.q_epsilon_min <= self.q_epsilon <= 1,
+               "need 0 <= optim.q_epsilon_min <= optim.q_epsilon <= 1")
+        _check(0 < self.q_epsilon_decay <= 1, "optim.q_epsilon_decay must be in (0, 1]")
 
 
 @dataclass(kw_only=True)

@@ -5,7 +5,8 @@ from bytelm.config import OptimConfig
 
 
 def build_optimizer(model, cfg: OptimConfig) -> torch.optim.Optimizer:
-    """AdamW (fused on CUDA) or SGD with momentum; decay only on matrices (``model.param_groups``)."""
+    """AdamW (fused on CUDA), SGD with momentum, or EnhancedSGD; decay only on matrices
+    (``model.param_groups``)."""
     from bytelm.train.checkpoint import unwrap
     groups = unwrap(model).param_groups(cfg.weight_decay)
     if cfg.name == "adamw":
@@ -15,4 +16,7 @@ def build_optimizer(model, cfg: OptimConfig) -> torch.optim.Optimizer:
     if cfg.name == "sgd":
         # decoupled weight decay is not SGD's default; the coupled L2 form is used here, as torch does
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum)
+    if cfg.name == "enhanced_sgd":
+        from bytelm.optim.enhanced_sgd import build_enhanced_sgd
+        return build_enhanced_sgd(groups, cfg)
     raise ValueError(cfg.name)

@@ -26,7 +26,7 @@ class BabylonConfig(PatcherConfig):
 
     window: int = 16
     """bytes in the sliding window whose histogram entropy is measured."""
-    threshold: float = 0.2
+    threshold: float = 0.1
     """a candidate end at t when H_t - H_{t-1} exceeds this many bits."""
     min_size: int = 2
     """no patch ends less than min_size bytes after the previous end."""

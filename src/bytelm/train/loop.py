@@ -200,6 +200,11 @@ class Trainer:
         if hasattr(gnorm, "full_tensor"):  # FSDP2: a DTensor; a plain tensor for logging
             gnorm = gnorm.full_tensor()
         self.optimizer.step()
+        if hasattr(self.optimizer, "observe"):
+            # EnhancedSGD: queued on the device, read once per window; the all-reduced loss keeps
+            # every rank's controller identical (gnorm is already global)
+            self.optimizer.observe(loss=D.all_reduce_mean(loss_sum.detach() / accum, self.info),
+                                   grad_norm=gnorm)
         self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
         self.bytes_seen += self.bytes_per_step
@@ -356,7 +361,12 @@ class Trainer:
                "losses": [v[0] for v in vals.tolist()],
                **{k: float(v) for k, v in self.last_stats.items()},
                **(self.curriculum.train_fields(step) if self.curriculum is not None else {})}
+        if hasattr(self.optimizer, "log_fields"):
+            rec.update(self.optimizer.log_fields())
         self._log(rec)
+        for d in getattr(self.optimizer, "drain_decisions", lambda: [])():
+            bins = d.pop("state_bins")
+            self._log({"kind": "controller", **d, **{f"state_{k}": v for k, v in bins.items()}})
         pbar.set_postfix(bpb=f"{loss / math.log(2):.3f}", lr=f"{lr:.2e}")
 
     def _log(self, rec: dict) -> None:

@@ -53,7 +53,7 @@ class BsfinConfig(ModelConfig):
     """patch boundaries: babylon | entropy-model | fixed | space (bytelm.patching)."""
     patch_window: int = 16
     """babylon: entropy window in bytes."""
-    patch_threshold: float = 0.2
+    patch_threshold: float = 0.1
     """babylon: entropy rise in bits; entropy-model: next-byte entropy threshold in bits."""
     min_patch: int = 2
     """smallest patch (bytes)."""
