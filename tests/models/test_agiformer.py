@@ -6,6 +6,7 @@ from bytelm.models.agiformer.act import RecurrentReasoningBlock
 from tests.contracts import contract_tests
 
 CONFIGS = [
+    "agiformer-tiny[memory_rule=delta]",
     "agiformer-tiny",
     "agiformer-tiny[decoder=gru]",
     "agiformer-tiny[mixer_gate=fixed,memory_normalize=false]",

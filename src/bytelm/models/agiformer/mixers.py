@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bytelm.nn import RMSNorm, Rotary, apply_rotary
+from bytelm.ops.delta import delta, delta_step
 from bytelm.ops.hebbian import hebbian, hebbian_step
 from bytelm.ops.swa import sliding_window_attention
 
@@ -102,18 +103,24 @@ class HebbianMemory(nn.Module):
     Per head: S_t = lambda_t S_{t-1} + k_t v_t^T, o_t = q_t S_t (optionally / q_t z_t with
     z_t = lambda_t z_{t-1} + k_t), lambda_t = plasticity * (lambda_min + (1 - lambda_min) *
     sigmoid(w . x_t + b)). The decay is handled in log space by ``bytelm.ops.hebbian``.
+    rule="delta" swaps the write for the gated delta rule (``bytelm.ops.delta``) with the same
+    decay: S_t = lambda_t (I - beta_t k_t k_t^T) S_{t-1} + beta_t k_t v_t^T, beta_t =
+    sigmoid(W_beta x_t) per head, q and k L2-normalised, no normaliser.
     x (B, N, d) -> (B, N, d); the residual is added by the caller.
     """
 
     def __init__(self, d_model: int, n_heads: int, lambda_min: float, plasticity: float = 1.0,
-                 normalize: bool = True, norm_eps: float = 1e-6):
+                 normalize: bool = True, norm_eps: float = 1e-6, rule: str = "hebbian"):
         super().__init__()
         self.H, self.Dh = n_heads, d_model // n_heads
-        self.lambda_min, self.normalize = lambda_min, normalize
+        self.rule = rule
+        # the delta rule keeps |S| bounded with unit keys; q . z has no meaning for it
+        self.lambda_min, self.normalize = lambda_min, normalize and rule == "hebbian"
         self.plasticity = 1.0
         self.set_plasticity(plasticity)
         self.qkv = nn.Linear(d_model, 3 * d_model, bias=False)
         self.decay = nn.Linear(d_model, n_heads)
+        self.beta = nn.Linear(d_model, n_heads) if rule == "delta" else None
         self.out_norm = RMSNorm(self.Dh, norm_eps)
         self.proj = nn.Linear(d_model, d_model, bias=False)
 
@@ -131,6 +138,8 @@ class HebbianMemory(nn.Module):
     def _qkv(self, x):
         B, N, _ = x.shape
         q, k, v = self.qkv(x).view(B, N, 3, self.H, self.Dh).unbind(2)
+        if self.rule == "delta":
+            return F.normalize(q.float(), dim=-1), F.normalize(k.float(), dim=-1), v
         q, k = positive_features(q), positive_features(k)
         return q, k, (_with_ones(v) if self.normalize else v)
 
@@ -142,11 +151,21 @@ class HebbianMemory(nn.Module):
     def forward(self, x: torch.Tensor):
         q, k, v = self._qkv(x)
         g = self.log_decay(x)
-        o, _ = hebbian(q, k, v, g, scale=self.Dh ** -0.5)
+        if self.beta is not None:
+            beta = torch.sigmoid(self.beta(x).float())  # (B, N, H)
+            o, _ = delta(q, k, v, g, beta, scale=self.Dh ** -0.5)
+        else:
+            o, _ = hebbian(q, k, v, g, scale=self.Dh ** -0.5)
         return self._out(o, x.dtype), g
 
     def step(self, x: torch.Tensor, state):
         q, k, v = self._qkv(x)
         g = self.log_decay(x)
-        o, state = hebbian_step(q[:, 0], k[:, 0], v[:, 0], g[:, 0], state, scale=self.Dh ** -0.5)
+        if self.beta is not None:
+            beta = torch.sigmoid(self.beta(x).float())
+            o, state = delta_step(q[:, 0], k[:, 0], v[:, 0], g[:, 0], beta[:, 0], state,
+                                  scale=self.Dh ** -0.5)
+        else:
+            o, state = hebbian_step(q[:, 0], k[:, 0], v[:, 0], g[:, 0], state,
+                                    scale=self.Dh ** -0.5)
         return self._out(o[:, None], x.dtype), state

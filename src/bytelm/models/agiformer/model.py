@@ -51,7 +51,10 @@ class AgiformerConfig(ModelConfig):
     plasticity: float = 1.0
     """initial plasticity alpha in (0, 1]; the curriculum changes it with set_plasticity."""
     memory_normalize: bool = True
-    """divide the memory read by q . z (z the decayed sum of keys)."""
+    """divide the memory read by q . z (z the decayed sum of keys); Hebbian rule only."""
+    memory_rule: str = "hebbian"
+    """'hebbian': S = lambda S + k v^T; 'delta': gated delta rule S = lambda (I - beta k k^T) S +
+    beta k v^T with beta = sigmoid(W_beta x) per head and L2-normalised q, k (bytelm.ops.delta)."""
     think_steps: int = 3
     """maximum ACT steps of the reasoning block (0 disables the block)."""
     act_eps: float = 0.01
@@ -81,6 +84,7 @@ class AgiformerConfig(ModelConfig):
                   (self.patch_kernel >= self.patch_size, "model.patch_kernel must be >= patch_size"),
                   (self.window >= 1, "model.window must be >= 1"),
                   (self.mixer_gate in ("learned", "fixed"), "model.mixer_gate must be learned or fixed"),
+                  (self.memory_rule in ("hebbian", "delta"), "model.memory_rule must be hebbian or delta"),
                   (0 <= self.fixed_alpha <= 1, "model.fixed_alpha must be in [0, 1]"),
                   (0 < self.lambda_min <= 1, "model.lambda_min must be in (0, 1]"),
                   (0 < self.plasticity <= 1, "model.plasticity must be in (0, 1]"),
@@ -158,7 +162,7 @@ class AgiformerLM(ByteLM):
         self.blocks = nn.ModuleList(HybridBlock(c, self.rotary) for _ in range(c.n_layers))
         self.mem_norm = RMSNorm(c.d_model, c.norm_eps)
         self.memory = HebbianMemory(c.d_model, c.n_heads, c.lambda_min, c.plasticity,
-                                    c.memory_normalize, c.norm_eps)
+                                    c.memory_normalize, c.norm_eps, c.memory_rule)
         self.norm = RMSNorm(c.d_model, c.norm_eps)
         self.reason = (RecurrentReasoningBlock(c.d_model, c.d_ff, c.think_steps, c.act_eps,
                                                norm_eps=c.norm_eps) if c.think_steps else None)
