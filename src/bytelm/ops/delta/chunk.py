@@ -5,9 +5,8 @@ README.md.
 Every decay is exp of a sum of g's over a span (s, t] with s <= t, so every exponent is <= 0.
 """
 import torch
-import torch.nn.functional as F
 
-from bytelm.ops.hebbian.chunk import _segsum
+from bytelm.ops.chunking import from_chunks, segsum, to_chunks
 
 
 def chunk_delta(q, k, v, g, beta, scale: float = 1.0, initial_state=None,
@@ -33,20 +32,14 @@ def chunk_delta(q, k, v, g, beta, scale: float = 1.0, initial_state=None,
     if C < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     N = max(1, -(-T // C))
-    pad = N * C - T
     with torch.autocast(device_type=q.device.type, enabled=False):
         qf, kf, vf, gf, bf = (x.float() for x in (q, k, v, g, beta))
-        if pad:
-            # padded steps have g = 0 (no decay) and beta = k = v = 0 (no write): S is unchanged
-            qf, kf, vf = (F.pad(x, (0, 0, 0, 0, 0, pad)) for x in (qf, kf, vf))
-            gf, bf = (F.pad(x, (0, 0, 0, pad)) for x in (gf, bf))
-        q_ = (qf * scale).view(B, N, C, H, K).permute(0, 3, 1, 2, 4)  # (B, H, N, C, K)
-        k_ = kf.view(B, N, C, H, K).permute(0, 3, 1, 2, 4)  # (B, H, N, C, K)
-        v_ = vf.view(B, N, C, H, V).permute(0, 3, 1, 2, 4)  # (B, H, N, C, V)
-        g_ = gf.view(B, N, C, H).permute(0, 3, 1, 2)  # (B, H, N, C)
-        b_ = bf.view(B, N, C, H).permute(0, 3, 1, 2)[..., None]  # (B, H, N, C, 1)
+        # padded steps have g = 0 (no decay) and beta = k = v = 0 (no write): S is unchanged
+        q_, k_, v_ = (to_chunks(x, C) for x in (qf * scale, kf, vf))  # (B, H, N, C, *)
+        g_ = to_chunks(gf, C)  # (B, H, N, C)
+        b_ = to_chunks(bf, C)[..., None]  # (B, H, N, C, 1)
 
-        seg = _segsum(g_)  # (B, H, N, C, C), seg[t, s] = b_t - b_s <= 0 (s <= t), else -inf
+        seg = segsum(g_)  # (B, H, N, C, C), seg[t, s] = b_t - b_s <= 0 (s <= t), else -inf
         b = torch.cumsum(g_, dim=-1)  # (B, H, N, C), b_t <= 0
         decay_to_end = seg[..., -1, :]  # (B, H, N, C) = b_last - b_s <= 0
         chunk_decay = b[..., -1].exp()  # (B, H, N)
@@ -77,5 +70,5 @@ def chunk_delta(q, k, v, g, beta, scale: float = 1.0, initial_state=None,
         # o_t = (q_t exp(b_t)) S_{n-1} + sum_{s<=t} exp(b_t - b_s) (q_t . k_s) u_s
         attn = (q_ @ k_.transpose(-1, -2)) * seg.exp()  # (B, H, N, C, C)
         o = (q_ * b.exp()[..., None]) @ S_prev + attn @ U
-        o = o.permute(0, 2, 3, 1, 4).reshape(B, N * C, H, V)[:, :T]
+        o = from_chunks(o, T)
     return o.to(v.dtype), (S if output_final_state else None)

@@ -4,22 +4,8 @@ Every decay is exp of a sum of g's over a span (s, t] with s <= t, so every expo
 values can underflow to 0 but never overflow.
 """
 import torch
-import torch.nn.functional as F
 
-
-def _segsum(g_BHNC: torch.Tensor) -> torch.Tensor:
-    """seg[..., t, s] = sum_{s < r <= t} g_r for s <= t, -inf above the diagonal.
-
-    Each entry is summed from its own terms (not b_t - b_s), so it keeps full relative precision
-    when the cumulative sums are large; masked entries are -inf BEFORE any exp.
-    """
-    C = g_BHNC.shape[-1]
-    ones = torch.ones(C, C, dtype=torch.bool, device=g_BHNC.device)
-    # x[..., r, s] = g_r where r > s (strictly lower triangle), summed over r <= t by the cumsum
-    strict = torch.tril(ones, diagonal=-1)
-    x = g_BHNC[..., :, None].expand(*g_BHNC.shape, C).masked_fill(~strict, 0.0)
-    seg = torch.cumsum(x, dim=-2)  # (B, H, N, C, C)
-    return seg.masked_fill(~torch.tril(ones), float("-inf"))
+from bytelm.ops.chunking import from_chunks, segsum, to_chunks
 
 
 def chunk_hebbian(q, k, v, g, scale: float = 1.0, initial_state=None,
@@ -43,19 +29,13 @@ def chunk_hebbian(q, k, v, g, scale: float = 1.0, initial_state=None,
     if C < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     N = max(1, -(-T // C))
-    pad = N * C - T
     with torch.autocast(device_type=q.device.type, enabled=False):
         qf, kf, vf, gf = (x.float() for x in (q, k, v, g))
-        if pad:
-            # padded steps have g = 0 (no decay) and k = v = 0 (no write): S is unchanged
-            qf, kf, vf = (F.pad(x, (0, 0, 0, 0, 0, pad)) for x in (qf, kf, vf))
-            gf = F.pad(gf, (0, 0, 0, pad))
-        q_ = (qf * scale).view(B, N, C, H, K).permute(0, 3, 1, 2, 4)  # (B, H, N, C, K)
-        k_ = kf.view(B, N, C, H, K).permute(0, 3, 1, 2, 4)  # (B, H, N, C, K)
-        v_ = vf.view(B, N, C, H, V).permute(0, 3, 1, 2, 4)  # (B, H, N, C, V)
-        g_ = gf.view(B, N, C, H).permute(0, 3, 1, 2)  # (B, H, N, C)
+        # padded steps have g = 0 (no decay) and k = v = 0 (no write): S is unchanged
+        q_, k_, v_ = (to_chunks(x, C) for x in (qf * scale, kf, vf))  # (B, H, N, C, *)
+        g_ = to_chunks(gf, C)  # (B, H, N, C)
 
-        seg = _segsum(g_)  # (B, H, N, C, C), seg[t, s] = b_t - b_s <= 0 (s <= t)
+        seg = segsum(g_)  # (B, H, N, C, C), seg[t, s] = b_t - b_s <= 0 (s <= t)
         b = torch.cumsum(g_, dim=-1)  # (B, H, N, C), b_t <= 0
         decay_to_end = seg[..., -1, :]  # (B, H, N, C) = b_last - b_s <= 0
         chunk_decay = b[..., -1].exp()  # (B, H, N) = exp(b_last)
@@ -77,5 +57,5 @@ def chunk_hebbian(q, k, v, g, scale: float = 1.0, initial_state=None,
 
         # inter-chunk: o_t += (q_t exp(b_t)) S_{n-1}
         o = o + (q_ * b.exp()[..., None]) @ S_prev
-        o = o.permute(0, 2, 3, 1, 4).reshape(B, N * C, H, V)[:, :T]
+        o = from_chunks(o, T)
     return o.to(v.dtype), (S if output_final_state else None)
