@@ -29,7 +29,31 @@ def _as_array(split: ByteSplit | np.ndarray) -> np.ndarray:
     return np.asarray(split, dtype=np.uint8)
 
 
-class RandomWindowSampler:
+class IndexedBatches:
+    """Batches addressed by a global index: subclasses define ``batch_at(i)`` and keep
+    ``batch_index``; iteration and ``next_batch`` advance it (the resume state)."""
+
+    batch_index: int = 0
+
+    def batch_at(self, index: int) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def next_batch(self) -> torch.Tensor:
+        """The next batch; advances batch_index.
+
+        Returns:
+            LongTensor (batch_size, seq_len + 1).
+        """
+        batch = self.batch_at(self.batch_index)
+        self.batch_index += 1
+        return batch
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        while True:
+            yield self.next_batch()
+
+
+class RandomWindowSampler(IndexedBatches):
     """Random windows of seq_len + 1 bytes; rank r of world_size takes its slice of each global batch.
 
     Global batch i draws world_size * batch_size start offsets with
@@ -92,20 +116,6 @@ class RandomWindowSampler:
         idx = self.starts(index)[:, None] + self._offsets  # one vectorised gather, no per-byte loop
         out = torch.from_numpy(self.data[idx].astype(np.int64))
         return out.pin_memory() if self.pin_memory else out
-
-    def next_batch(self) -> torch.Tensor:
-        """The next batch; advances batch_index.
-
-        Returns:
-            LongTensor (batch_size, seq_len + 1).
-        """
-        batch = self.batch_at(self.batch_index)
-        self.batch_index += 1
-        return batch
-
-    def __iter__(self) -> Iterator[torch.Tensor]:
-        while True:
-            yield self.next_batch()
 
     def state_dict(self) -> dict:
         """JSON-able resume state.

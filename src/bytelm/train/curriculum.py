@@ -18,14 +18,14 @@ from __future__ import annotations
 import logging
 import re
 from bisect import bisect_right
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from bytelm.config import CurriculumConfig, RunConfig
-from bytelm.data.loader import _as_array
+from bytelm.data.loader import IndexedBatches, _as_array
 from bytelm.errors import UserError
 from bytelm.train import distributed as D
 
@@ -74,7 +74,7 @@ class CurriculumSchedule:
         return self.alphas[self.stage_at(step)]
 
 
-class CurriculumSampler:
+class CurriculumSampler(IndexedBatches):
     """Random windows of seq_len + 1 bytes from a step-dependent mixture of corpora.
 
     ``mix[k, c]`` is the share of corpus c in stage k (rows sum to 1); the mixture at step s is
@@ -133,15 +133,6 @@ class CurriculumSampler:
             out[m] = self.data[c][starts[m][:, None] + self._offsets]
         t = torch.from_numpy(out)
         return t.pin_memory() if self.pin_memory else t
-
-    def next_batch(self) -> torch.Tensor:
-        batch = self.batch_at(self.batch_index)
-        self.batch_index += 1
-        return batch
-
-    def __iter__(self) -> Iterator[torch.Tensor]:
-        while True:
-            yield self.next_batch()
 
     def state_dict(self) -> dict:
         return {"kind": "curriculum", "batch_index": self.batch_index, "seed": self.seed}
