@@ -45,8 +45,11 @@ class SlidingWindowAttention(nn.Module):
         cos, sin = self.rotary(start, N)
         return apply_rotary(q, cos, sin), apply_rotary(k, cos, sin), v  # (B, H, N, Dh)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cache: WindowCache | None = None) -> torch.Tensor:
+        """Parallel form; with ``cache`` (a prefill), it is filled with the last W keys/values."""
         q, k, v = self._qkv(x, 0)
+        if cache is not None:
+            cache.k, cache.v = k[:, :, -self.window:], v[:, :, -self.window:]
         return sliding_window_attention(q, k, v, self.window).transpose(1, 2)
 
     def step(self, x: torch.Tensor, cache: WindowCache, pos: int) -> torch.Tensor:
@@ -84,11 +87,13 @@ class LinearAttention(nn.Module):
         q, k, v = self.qkv(x).view(B, N, 3, self.H, self.Dh).unbind(2)
         return positive_features(q), positive_features(k), _with_ones(v)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, return_state: bool = False):
+        """(B, N, H, Dh), plus the final state (B, H, Dh, Dh+1) if ``return_state``."""
         q, k, v = self._qkv(x)
         g = torch.zeros(q.shape[:3], device=x.device, dtype=torch.float32)
-        o, _ = hebbian(q, k, v, g, scale=self.Dh ** -0.5)
-        return _normalise(o.float()).to(x.dtype)
+        o, state = hebbian(q, k, v, g, scale=self.Dh ** -0.5, output_final_state=return_state)
+        o = _normalise(o.float()).to(x.dtype)
+        return (o, state) if return_state else o
 
     def step(self, x: torch.Tensor, state):
         q, k, v = self._qkv(x)
@@ -148,15 +153,18 @@ class HebbianMemory(nn.Module):
         o = self.out_norm(o.to(dtype))
         return self.proj(o.flatten(-2))
 
-    def forward(self, x: torch.Tensor):
+    def forward(self, x: torch.Tensor, return_state: bool = False):
+        """(out (B, N, d), log decay (B, N, H)), plus the final state if ``return_state``."""
         q, k, v = self._qkv(x)
         g = self.log_decay(x)
         if self.beta is not None:
             beta = torch.sigmoid(self.beta(x).float())  # (B, N, H)
-            o, _ = delta(q, k, v, g, beta, scale=self.Dh ** -0.5)
+            o, state = delta(q, k, v, g, beta, scale=self.Dh ** -0.5,
+                             output_final_state=return_state)
         else:
-            o, _ = hebbian(q, k, v, g, scale=self.Dh ** -0.5)
-        return self._out(o, x.dtype), g
+            o, state = hebbian(q, k, v, g, scale=self.Dh ** -0.5, output_final_state=return_state)
+        out = self._out(o, x.dtype)
+        return (out, g, state) if return_state else (out, g)
 
     def step(self, x: torch.Tensor, state):
         q, k, v = self._qkv(x)

@@ -125,9 +125,13 @@ class HybridBlock(nn.Module):
         x = x + self.drop(self.proj(y))
         return x + self.drop(self.mlp(self.norm2(x))), g
 
-    def forward(self, x: torch.Tensor):
+    def forward(self, x: torch.Tensor, cache: dict | None = None):
+        """Parallel form; with ``cache`` (a prefill) the decoding caches are filled too."""
         u = self.norm1(x)
-        return self._mix(x, u, self.swa(u), self.lin(u))
+        if cache is None:
+            return self._mix(x, u, self.swa(u), self.lin(u))
+        lin, cache["lin"] = self.lin(u, return_state=True)
+        return self._mix(x, u, self.swa(u, cache["swa"]), lin)
 
     def step(self, x: torch.Tensor, cache: dict, pos: int):
         u = self.norm1(x)
@@ -194,16 +198,20 @@ class AgiformerLM(ByteLM):
         return self.memory.plasticity
 
     # --- parallel (training) path -------------------------------------------------------------
-    def latents(self, x: torch.Tensor):
-        """Patch latents h (B, T // P, d) and stats."""
+    def latents(self, x: torch.Tensor, state: "AgiformerState | None" = None):
+        """Patch latents h (B, T // P, d) and stats; with a fresh ``state`` (a prefill) the
+        mixers' decoding caches are filled as well."""
         h = self.encoder(x)
         if h.shape[1] == 0:  # shorter than one patch: only the start latent is used
             return h, h.new_zeros((), dtype=torch.float32), {}
         gates = []
-        for blk in self.blocks:
-            h, g = blk(h)
+        for i, blk in enumerate(self.blocks):
+            h, g = blk(h, state.blocks[i] if state is not None else None)
             gates.append(g.float().mean())
-        m, logd = self.memory(self.mem_norm(h))
+        if state is not None:
+            m, logd, state.memory = self.memory(self.mem_norm(h), return_state=True)
+        else:
+            m, logd = self.memory(self.mem_norm(h))
         h = self.norm(h + m)
         stats = {"decay_mean": logd.exp().mean().detach(),
                  "gate_mean": torch.stack(gates).mean().detach() if gates else 0.0}
@@ -220,13 +228,17 @@ class AgiformerLM(ByteLM):
         if T > self.config.context:
             raise ValueError(f"sequence of {T} bytes exceeds the context {self.config.context}")
         h, ponder, stats = self.latents(x)
+        aux = self.config.ponder_weight * ponder if self.reason is not None else 0.0
+        return ModelOutput(logits=self._decode(x, h), aux_loss=aux, stats=stats)
+
+    def _decode(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """Byte logits (B, T, 256) from the bytes x (B, T) and their patch latents h."""
+        B, T = x.shape
         M = T // self.P + 1  # patches whose bytes are predicted (the last one partly)
         c = torch.cat([self.start.to(h.dtype).expand(B, 1, -1), h], 1)  # (B, M, d)
         pad = M * self.P - T
         xb = torch.nn.functional.pad(x.long(), (0, pad)).view(B, M, self.P)
-        logits = self.head(c, xb).reshape(B, M * self.P, 256)[:, 1:T + 1]
-        aux = self.config.ponder_weight * ponder if self.reason is not None else 0.0
-        return ModelOutput(logits=logits.float(), aux_loss=aux, stats=stats)
+        return self.head(c, xb).reshape(B, M * self.P, 256)[:, 1:T + 1].float()
 
     # --- recurrent (generation) path ----------------------------------------------------------
     def init_state(self, batch_size: int, device=None) -> AgiformerState:
@@ -253,9 +265,24 @@ class AgiformerLM(ByteLM):
         state.tail = window[:, window.shape[1] - (self.encoder.K - self.P):]
         state.cur = []
 
+    def _prefill(self, x: torch.Tensor, state: AgiformerState) -> torch.Tensor:
+        """A fresh state reads x (B, n), n a multiple of P, with the parallel form; returns its
+        logits (B, n, 256). Equal to stepping byte by byte, much faster for long prompts."""
+        h, _, _ = self.latents(x, state)
+        ctx_bytes = self.encoder.K - self.P
+        emb = torch.cat([state.tail, self.encoder.embed(x.long()).to(state.tail.dtype)], 1)
+        state.tail = emb[:, emb.shape[1] - ctx_bytes:]
+        state.ctx = h[:, -1]
+        state.n_bytes = x.shape[1]
+        return self._decode(x, h)
+
     def step(self, x: torch.Tensor, state: AgiformerState):
         out = []
-        for i in range(x.shape[1]):
+        start = 0
+        if state.n_bytes == 0 and x.shape[1] >= self.P:
+            start = x.shape[1] // self.P * self.P
+            out = list(self._prefill(x[:, :start], state).unbind(1))
+        for i in range(start, x.shape[1]):
             state.cur.append(x[:, i])
             state.n_bytes += 1
             if len(state.cur) == self.P:
