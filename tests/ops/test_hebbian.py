@@ -7,7 +7,7 @@ import torch
 from bytelm.ops.dispatch import resolve_impl
 from bytelm.ops.hebbian import (chunk_hebbian, hebbian, hebbian_step, naive_hebbian, select_impl,
                                 triton_hebbian)
-from tests.ops import assert_close
+from tests.ops import assert_close, assert_same
 
 LAMBDA_MINS = (0.9, 0.99)
 ALPHAS = (0.1, 0.5, 0.99, 1.0)
@@ -38,16 +38,6 @@ def run(fn, q, k, v, g, h0, seed=1, **kw):
     ((o.float() * do).sum() + (s * ds).sum()).backward()
     grads = {n: x.grad for n, x in zip("qkvgh", leaves) if x is not None}
     return o, s, grads
-
-
-def assert_same(res, ref, tol, grad_tol=None):
-    o, s, grads = res
-    o_ref, s_ref, grads_ref = ref
-    assert_close(o.float(), o_ref.float(), tol, "o")
-    assert_close(s, s_ref, tol, "final_state")
-    assert grads.keys() == grads_ref.keys()
-    for n in grads_ref:
-        assert_close(grads[n].float(), grads_ref[n].float(), grad_tol or tol, f"d{n}")
 
 
 @pytest.mark.parametrize("with_state", [False, True], ids=["h0=None", "h0"])
