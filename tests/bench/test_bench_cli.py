@@ -64,10 +64,20 @@ def test_bench_train(tmp_path, capsys):
     assert "agiformer-tiny" in printed and "step ms" in printed
 
 
+def test_bench_train_equal_bytes_per_step_beyond_the_context(tmp_path, capsys):
+    res, _ = run_bench(tmp_path, capsys, "train", "--preset", "agiformer-tiny",
+                       "--bytes-per-step", 256, "--seq-len", 64, 256, "--context", 256,
+                       "--steps", 1, "--warmup", 0)
+    assert [(r["batch"], r["seq_len"], r["context"]) for r in res["rows"]] == [
+        (4, 64, 256), (1, 256, 256)]
+    assert all(r["status"] == "ok" for r in res["rows"])
+
+
 @pytest.mark.parametrize("argv, msg", [
     (["--preset", "no-such-model"], "unknown preset"),
     (["--preset", "transformer-tiny", "--seq-len", 129], "exceeds the context"),
     (["--preset", "transformer-tiny", "--batch", -1], "--batch must be >= 1"),
+    (["--preset", "transformer-tiny", "--bytes-per-step", 0], "--bytes-per-step must be >= 1"),
     (["--preset", "transformer-tiny", "--steps", 0], "--steps must be >= 1"),
     (["--preset", "transformer-tiny", "--warmup", -2], "--warmup must be >= 0"),
 ])

@@ -176,3 +176,17 @@ def test_triton_autocast_stable():
         assert torch.isfinite(x).all(), name
     o_ref, _ = chunk_hebbian(q.detach(), k.detach(), v.detach(), g.detach(), scale=0.125)
     assert_close(o.float(), o_ref, 2e-2, "o")
+
+
+def test_fla_config_pinning_keeps_the_autotuners_own_pruning():
+    from types import SimpleNamespace as C
+
+    from bytelm.ops.hebbian.triton import _pinning_prune
+    configs = [C(kwargs={"BK": bk, "BV": bv}, num_warps=w, num_stages=s)
+               for bk in (32, 64) for bv in (64, 128) for w in (2, 4, 8) for s in (1, 2, 3)]
+    pick = _pinning_prune(None)(configs, {})
+    assert len(pick) == 1 and vars(pick[0]) == vars(C(kwargs={"BK": 64, "BV": 64},
+                                                        num_warps=4, num_stages=2))
+    # an autotuner's own pruning (e.g. tiles unsafe for the shape) is applied first
+    no_bk64 = _pinning_prune(lambda cs, nargs, **kw: [c for c in cs if c.kwargs["BK"] != 64])
+    assert no_bk64(configs, {})[0].kwargs == {"BK": 32, "BV": 64}

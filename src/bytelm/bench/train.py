@@ -22,17 +22,22 @@ from bytelm.train.perf import mfu, peak_tflops
 log = logging.getLogger(__name__)
 
 
-def check_seq_lens(presets: list[str], seq_lens: list[int] | None) -> dict[str, list[int]]:
-    """Sequence lengths per preset (default: its context); UserError if one exceeds a context."""
+def check_seq_lens(presets: list[str], seq_lens: list[int] | None,
+                   context: int | None = None) -> dict[str, list[int]]:
+    """Sequence lengths per preset (default: its context); UserError if one exceeds a context.
+
+    ``context`` replaces every preset's context (the model is built with it).
+    """
     out = {}
     for name in presets:
-        ctx = preset_config(name).context
+        ctx = context or preset_config(name).context
         lens = list(seq_lens) if seq_lens else [ctx]
         for T in lens:
             if T < 1:
                 raise UserError(f"--seq-len must be >= 1, got {T}")
             if T > ctx:
-                raise UserError(f"--seq-len {T} exceeds the context of {name} ({ctx} bytes)")
+                raise UserError(f"--seq-len {T} exceeds the context of {name} ({ctx} bytes); "
+                                f"--context {T} builds the model with a longer one")
         out[name] = lens
     return out
 
@@ -44,13 +49,18 @@ def _autocast(device: torch.device, dtype: torch.dtype):
 
 
 def train_row(preset: str, batch: int, seq_len: int, compile_: bool, steps: int, warmup: int,
-              dtype: torch.dtype, device: torch.device, matmul_tflops: float | None) -> dict:
-    """Times ``steps`` optimizer steps of ``preset`` at (batch, seq_len); one result row."""
+              dtype: torch.dtype, device: torch.device, matmul_tflops: float | None,
+              context: int | None = None) -> dict:
+    """Times ``steps`` optimizer steps of ``preset`` at (batch, seq_len); one result row.
+
+    ``context`` (optional) builds the preset with that context instead of its own.
+    """
     row = {"preset": preset, "batch": batch, "seq_len": seq_len, "compile": compile_,
            "precision": str(dtype).removeprefix("torch."), "status": "ok"}
     reset_peak(device)
     torch.manual_seed(0)
-    model = create_model(preset).to(device).train()
+    model = create_model(preset, **({"context": context} if context else {})).to(device).train()
+    row["context"] = model.config.context
     row.update(family=model.config.family, n_params=model.n_params())
     # the AdamW of bytelm.optim.build_optimizer (decay on matrices only, fused on CUDA)
     opt = torch.optim.AdamW(model.param_groups(0.1), lr=3e-4,
@@ -101,7 +111,8 @@ def bench_train(presets: list[str], batch: int, seq_lens: list[int] | None = Non
                 compile_modes: tuple[bool, ...] = (False,), steps: int = 20, warmup: int = 5,
                 dtype: torch.dtype = torch.float32, device: torch.device = torch.device("cpu"),
                 ceilings: dict | None = None,
-                on_row: Callable[[dict], None] | None = None) -> list[dict]:
+                on_row: Callable[[dict], None] | None = None,
+                bytes_per_step: int | None = None, context: int | None = None) -> list[dict]:
     """One row per (compile mode, preset, seq_len); see ``train_row``.
 
     Args:
@@ -114,18 +125,22 @@ def bench_train(presets: list[str], batch: int, seq_lens: list[int] | None = Non
         device: where to run.
         ceilings: ``bytelm.bench.ceilings.measure`` of this device, for mfu_vs_measured.
         on_row: called with each finished row (e.g. to save partial results).
+        bytes_per_step: if set, the batch of each row is max(1, bytes_per_step // seq_len)
+            (equal work per step at every length), and ``batch`` is ignored.
+        context: build every preset with this context (lengths beyond the presets' own).
     Returns:
         rows (dicts, JSON-serialisable).
     """
-    lens = check_seq_lens(presets, seq_lens)
+    lens = check_seq_lens(presets, seq_lens, context)
     matmul = (ceilings or {}).get("matmul_tflops_measured")
     rows = []
     for compile_ in compile_modes:
         for name in presets:
             for T in lens[name]:
-                log.info("train %s batch %d seq %d compile %s", name, batch, T, compile_)
-                rows.append(train_row(name, batch, T, compile_, steps, warmup, dtype, device,
-                                      matmul))
+                b = max(1, bytes_per_step // T) if bytes_per_step else batch
+                log.info("train %s batch %d seq %d compile %s", name, b, T, compile_)
+                rows.append(train_row(name, b, T, compile_, steps, warmup, dtype, device,
+                                      matmul, context))
                 if on_row:
                     on_row(rows[-1])
     return rows

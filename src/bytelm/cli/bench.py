@@ -33,6 +33,11 @@ def add_parser(sub) -> None:
     t.add_argument("--preset", nargs="+", default=None,
                    help="presets (default GPU: agiformer-31m transformer-30m; CPU: *-tiny)")
     t.add_argument("--batch", type=int, default=None, help="sequences per step (GPU 64, CPU 4)")
+    t.add_argument("--bytes-per-step", type=int, default=None,
+                   help="bytes per step at every length: batch = this // seq-len (overrides "
+                        "--batch), so lengths are compared at equal work")
+    t.add_argument("--context", type=int, default=None,
+                   help="build the presets with this context (to time lengths beyond their own)")
     t.add_argument("--seq-len", type=int, nargs="+", default=None,
                    help="sequence lengths (default: each preset's context)")
     t.add_argument("--compile", nargs="?", const="on", default="off", choices=["off", "on", "both"],
@@ -49,6 +54,9 @@ def add_parser(sub) -> None:
     g.add_argument("--ckpt", nargs="+", default=None, help="checkpoint or run folders")
     g.add_argument("--contexts", type=int, nargs="+", default=None,
                    help="prompt lengths in bytes (GPU 1024 16384, CPU 64 512)")
+    g.add_argument("--context", type=int, default=None,
+                   help="build the presets with this context (a KV cache that holds longer "
+                        "prompts); checkpoints keep theirs")
     g.add_argument("--new-bytes", type=int, default=None,
                    help="decoded bytes timed (GPU 256, CPU 32)")
     g.add_argument("--batch", type=int, nargs="+", default=None,
@@ -100,8 +108,10 @@ def _fill_defaults(args, mode: str, on_gpu: bool) -> None:
 
 def _check(args, mode: str) -> None:
     """Every count must be positive (warm-ups may be 0): one-line UserError otherwise."""
-    at_least = {"train": {"batch": 1, "seq_len": 1, "steps": 1, "warmup": 0},
-                "generate": {"contexts": 1, "new_bytes": 1, "batch": 1, "prefill_reps": 1,
+    at_least = {"train": {"batch": 1, "seq_len": 1, "steps": 1, "warmup": 0, "bytes_per_step": 1,
+                          "context": 1},
+                "generate": {"contexts": 1, "context": 1, "new_bytes": 1, "batch": 1,
+                             "prefill_reps": 1,
                              "decode_reps": 1, "decode_warmup": 0},
                 "mixer": {"T": 1, "B": 1, "H": 1, "D": 1, "window": 1, "warmup": 0, "reps": 1,
                           "naive_max_t": 0}}[mode]
@@ -161,7 +171,7 @@ def run(args) -> int:
     # bad input fails before any timing
     if mode == "train":
         from bytelm.bench.train import check_seq_lens
-        check_seq_lens(args.preset, args.seq_len)
+        check_seq_lens(args.preset, args.seq_len, args.context)
     models = _generation_models(args, device) if mode == "generate" else None
     dtype = precision_dtype(args.dtype if mode == "mixer" else args.precision, device)
     result = {"mode": mode, "command": _command(args, mode), "settings": _settings(args),
@@ -182,7 +192,7 @@ def run(args) -> int:
         from bytelm.bench.train import bench_train
         modes = {"off": (False,), "on": (True,), "both": (False, True)}[args.compile]
         bench_train(args.preset, args.batch, args.seq_len, modes, args.steps, args.warmup, dtype,
-                    device, ceilings, on_row)
+                    device, ceilings, on_row, args.bytes_per_step, args.context)
         cols = _TRAIN_COLS
     elif mode == "generate":
         from bytelm.bench.generate import bench_generate
@@ -207,9 +217,10 @@ def _generation_models(args, device):
     from bytelm.registry import create_model, preset_config
     from bytelm.train.checkpoint import load_model, resolve_checkpoint
     models = []
+    over = {"context": args.context} if args.context else {}
     for name in args.preset or []:
-        preset_config(name)
-        models.append((name, lambda n=name: create_model(n).to(device)))
+        preset_config(name, **over)
+        models.append((name, lambda n=name: create_model(n, **over).to(device)))
     for path in args.ckpt or []:
         resolve_checkpoint(path)
         models.append((str(path), lambda p=path: load_model(p, device=device)))

@@ -7,6 +7,9 @@ Tested against fla-core 0.6.0, whose signature is
 cu_seqlens_cpu)`` with q, k, g (B, T, H, K), v (B, T, H, V), state (N, H, K, V) fp32.
 """
 import functools
+import math
+import os
+import sys
 
 import torch
 
@@ -20,7 +23,52 @@ def is_available() -> bool:
         from fla.ops.gla import chunk_gla  # noqa: F401
     except Exception:  # noqa: BLE001 - any import failure (missing fla, triton mismatch) means no
         return False
+    if os.environ.get("BYTELM_FLA_AUTOTUNE", "0") != "1":
+        pin_fla_configs()
     return True
+
+
+def _config_preference(config) -> tuple:
+    """Sort key of a triton.Config: 4 warps, 2 stages, tiles of 64 first (a safe Hopper choice)."""
+    tiles = sum(abs(math.log2(v / 64)) for k, v in config.kwargs.items()
+                if k in ("BK", "BV", "BT", "BS", "BC") and isinstance(v, int) and v > 0)
+    stages = config.num_stages if config.num_stages >= 2 else 9
+    return (abs(config.num_warps - 4), stages, tiles, str(config.kwargs))
+
+
+def pin_fla_configs() -> int:
+    """Make every autotuned fla kernel run one fixed config instead of benchmarking all.
+
+    fla-core 0.6.0 autotunes each kernel over 4-48 configs, compiling every one: the first
+    chunk_gla forward+backward took more than 8 minutes on the H100 (2026-11-25). Here each
+    Autotuner keeps its own pruning (which drops tiles unsafe for the shape) and then takes the
+    first survivor by `_config_preference`, so a kernel compiles once per shape. Set
+    BYTELM_FLA_AUTOTUNE=1 to let fla autotune instead. Returns the number of kernels pinned.
+    """
+    from triton.runtime.autotuner import Autotuner
+
+    pinned = 0
+    for name, module in list(sys.modules.items()):
+        if not name.startswith("fla.") or module is None:
+            continue
+        for obj in list(vars(module).values()):
+            for _ in range(4):  # unwrap triton.heuristics / other wrappers around the autotuner
+                if isinstance(obj, Autotuner) or not hasattr(obj, "fn"):
+                    break
+                obj = obj.fn
+            if not isinstance(obj, Autotuner) or getattr(obj, "_bytelm_pinned", False):
+                continue
+            obj.early_config_prune = _pinning_prune(obj.early_config_prune)
+            obj._bytelm_pinned = True
+            pinned += 1
+    return pinned
+
+
+def _pinning_prune(original):
+    def prune(configs, nargs, **kwargs):
+        survivors = original(configs, nargs, **kwargs) if original is not None else configs
+        return [min(survivors, key=_config_preference)]
+    return prune
 
 
 def _compute_dtype(*xs: torch.Tensor) -> torch.dtype:
@@ -50,6 +98,7 @@ def triton_hebbian(q, k, v, g, scale: float = 1.0, initial_state=None,
     """
     from fla.ops.gla import chunk_gla
 
+    is_available()  # pins fla's kernel configs once (see pin_fla_configs)
     dtype = _compute_dtype(q, k, v)
     K = q.shape[-1]
     with torch.autocast(device_type="cuda", enabled=False):

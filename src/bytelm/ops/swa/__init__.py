@@ -21,10 +21,9 @@ _IMPLS = {"naive": naive_sliding_window_attention, "chunk": blocked_sliding_wind
           "triton": flex_sliding_window_attention}
 
 
-# auto keeps the blocked path on CUDA until flex has passed tests/ops -m gpu on the H100: the
-# first GPU run (2026-11-25) spent its time in fla's autotuning before reaching the flex tests.
-# TODO(#3): set True once validated, with the result committed.
-AUTO_TRITON = False
+# auto picks flex_attention on CUDA: it passed tests/ops -m gpu and benchmarks/gpu_ops_check.py
+# on the H100 (benchmarks/results/gpu_ops_h100.json, pytest_gpu_h100.log, 2026-11-25).
+AUTO_TRITON = True
 
 
 def select_impl(impl: str, device) -> str:

@@ -1,0 +1,22 @@
+# Source this on the device machine from the repository root (see docs/benchmarks.md):
+#   source benchmarks/gpu_env.sh
+# - installs the carried fla-core wheel (.whl/) into /tmp/site (the machine has no registry);
+# - unpacks the carried corpora (.gpu-data/*.tar.xz) into ../shared/data, where the configs
+#   and the CPU tests expect them (../shared does not travel);
+# - restores the carried compile caches (.gpu-data/cache.tgz: Inductor + Triton), so kernels
+#   are not compiled and tuned again; `save_caches DIR` writes them back for the next call
+#   (xz, in 15 MB parts: the device returns files of at most 16 MiB).
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+    --target /tmp/site .whl/fla_core-*.whl || return 1
+export PYTHONPATH="$PWD/src:/tmp/site" PYTHONUNBUFFERED=1
+export TORCHINDUCTOR_CACHE_DIR=/tmp/ind TRITON_CACHE_DIR=/tmp/ind/triton
+mkdir -p ../shared/data /tmp/ind
+for f in .gpu-data/*.tar.xz; do [ -f "$f" ] && tar xJf "$f" -C ../shared/data; done
+if ls .gpu-data/cache.tar.xz.* >/dev/null 2>&1; then
+    cat .gpu-data/cache.tar.xz.* | xz -d | tar x -C /tmp
+elif [ -f .gpu-data/cache.tgz ]; then
+    tar xzf .gpu-data/cache.tgz -C /tmp
+fi
+save_caches() { rm -f "$1"/cache.tar.xz.*; tar cf - -C /tmp ind | xz -T0 -3 | split -b 15M - "$1/cache.tar.xz."; }
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__)"
