@@ -84,3 +84,28 @@ def test_stable_200_steps_bf16(plasticity, small_corpus, tmp_path):
         "optim.lr": 3e-3, "optim.warmup_steps": 20})
     summary = train(cfg)  # raises NonFiniteLossError on any NaN/Inf loss, grad norm or weight
     assert summary["steps"] == 200 and summary["val_bpb"] < 6.0
+
+
+def test_changing_plasticity_does_not_recompile():
+    """The curriculum changes alpha at stage boundaries and around every validation; a compiled
+    model must not recompile for it (alpha is a buffer, not a Python float guard)."""
+    torch._dynamo.reset()
+    graphs = []
+
+    def count(gm, example_inputs):
+        graphs.append(gm)
+        return gm.forward
+
+    model = bytelm.create_model("agiformer-tiny").eval()
+    fast = torch.compile(model, backend=count)
+    x = torch.randint(0, 256, (1, 32))
+    with torch.no_grad():
+        ref = fast(x).logits
+        n = len(graphs)
+        model.set_plasticity(0.1)
+        low = fast(x).logits
+        model.set_plasticity(1.0)
+        again = fast(x).logits
+    assert n > 0 and len(graphs) == n
+    assert not torch.equal(low, ref) and torch.equal(again, ref)
+    torch._dynamo.reset()

@@ -4,8 +4,12 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from bytelm.nn.rope import Rotary, apply_rotary
+
+
+_DECODE_BACKENDS = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
 
 
 @dataclass
@@ -76,5 +80,8 @@ class CausalSelfAttention(nn.Module):
                 # query i (absolute start+i) sees keys j <= start+i
                 qi = torch.arange(start, end, device=x.device)[:, None]
                 mask = torch.arange(end, device=x.device)[None, :] <= qi
-            y = F.scaled_dot_product_attention(q, keys, vals, attn_mask=mask)
+            # decoding grows the key length by one every step; cuDNN attention builds a new plan
+            # per shape, so the cached path sticks to the shape-agnostic kernels
+            with sdpa_kernel(_DECODE_BACKENDS):
+                y = F.scaled_dot_product_attention(q, keys, vals, attn_mask=mask)
         return self.proj(y.transpose(1, 2).reshape(B, L, -1))

@@ -4,6 +4,8 @@ Hebbian fast-weight memory. Math lives in ``bytelm.ops``; these hold projections
 """
 from dataclasses import dataclass
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -121,6 +123,9 @@ class HebbianMemory(nn.Module):
         self.rule = rule
         # the delta rule keeps |S| bounded with unit keys; q . z has no meaning for it
         self.lambda_min, self.normalize = lambda_min, normalize and rule == "hebbian"
+        # log alpha lives in a (non-persistent) buffer, not a Python float: a compiled model
+        # then sees a tensor input, so the curriculum changing alpha never recompiles it
+        self.register_buffer("log_plasticity", torch.zeros(()), persistent=False)
         self.plasticity = 1.0
         self.set_plasticity(plasticity)
         self.qkv = nn.Linear(d_model, 3 * d_model, bias=False)
@@ -133,12 +138,13 @@ class HebbianMemory(nn.Module):
         if not 0.0 < alpha <= 1.0:
             raise ValueError(f"plasticity must be in (0, 1], got {alpha}")
         self.plasticity = float(alpha)
+        self.log_plasticity.fill_(math.log(alpha))
 
     def log_decay(self, x: torch.Tensor) -> torch.Tensor:
         """log lambda_t (..., H) in fp32, always <= 0 and finite."""
         s = torch.sigmoid(self.decay(x).float())
-        return torch.log(self.lambda_min + (1.0 - self.lambda_min) * s) + torch.log(
-            torch.tensor(self.plasticity, device=x.device))
+        return torch.log(self.lambda_min + (1.0 - self.lambda_min) * s) + \
+            self.log_plasticity.float()
 
     def _qkv(self, x):
         B, N, _ = x.shape

@@ -21,16 +21,21 @@ _IMPLS = {"naive": naive_sliding_window_attention, "chunk": blocked_sliding_wind
           "triton": flex_sliding_window_attention}
 
 
-# auto picks flex_attention on CUDA: it passed tests/ops -m gpu and benchmarks/gpu_ops_check.py
-# on the H100 (benchmarks/results/gpu_ops_h100.json, pytest_gpu_h100.log, 2026-11-25).
+# auto picks flex_attention on CUDA inside a torch.compile'd model: it passed tests/ops -m gpu
+# and benchmarks/gpu_ops_check.py on the H100 (benchmarks/results/gpu_ops_h100.json,
+# pytest_gpu_h100.log, 2026-11-25). Eager callers (evaluation of a training run's bare model,
+# generation) get the blocked form: in a process that also trains a compiled model, flex's own
+# compiled wrapper ran into dynamo's recompile limit and fell back to flex's slow eager path
+# (docs/benchmarks.md, the curriculum runs).
 AUTO_TRITON = True
 
 
 def select_impl(impl: str, device) -> str:
     """The implementation ("naive", "chunk" = blocked or "triton" = flex) run on ``device``."""
     is_cuda = torch.device(device).type == "cuda"
+    prefer = AUTO_TRITON and torch.compiler.is_compiling()
     return resolve_impl(_ALIASES.get(impl, impl), device,
-                        triton_available=is_cuda and _flex_available(), prefer_triton=AUTO_TRITON)
+                        triton_available=is_cuda and _flex_available(), prefer_triton=prefer)
 
 
 def sliding_window_attention(q, k, v, window: int, impl: str = "auto"):

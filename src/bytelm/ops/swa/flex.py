@@ -1,7 +1,9 @@
 """GPU sliding-window attention with torch's flex_attention and a cached sliding-window block mask.
 
-flex_attention is compiled once (lazily, module level); without flex_attention the blocked
-form is used instead.
+flex_attention is compiled once (lazily, module level) with automatic dynamic shapes: a new
+batch size (an evaluation's last partial batch) makes the dimension symbolic instead of adding
+one specialised graph per shape, which used to exhaust dynamo's recompile limit and drop flex to
+its slow eager path. Without flex_attention the blocked form is used instead.
 """
 import functools
 
@@ -26,7 +28,7 @@ def _flex():
     global _compiled_flex
     if _compiled_flex is None:
         from torch.nn.attention.flex_attention import flex_attention
-        _compiled_flex = torch.compile(flex_attention, dynamic=False)
+        _compiled_flex = torch.compile(flex_attention)
     return _compiled_flex
 
 
