@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 import bytelm
@@ -30,9 +31,10 @@ def test_generate_cached_equals_full_recompute():
     assert got == _full_recompute_greedy(m, prompt, 40)
 
 
-def test_generate_past_context_equals_cropped_recompute():
+@pytest.mark.parametrize("preset", ["transformer-tiny", "bsfin-tiny"])
+def test_generate_past_context_equals_cropped_recompute(preset):
     torch.manual_seed(0)
-    m = bytelm.create_model("transformer-tiny", context=32).eval()
+    m = bytelm.create_model(preset, context=32).eval()
     prompt = b"abcdefghij"
     got = generate_bytes(m, prompt, max_bytes=70, temperature=0)
     assert got == _full_recompute_greedy(m, prompt, 70)

@@ -237,6 +237,10 @@ class BsfinLM(ByteLM):
                           rows=[{"start": 0, "ends": [], "layers": [{} for _ in range(c.n_layers)]}
                                 for _ in range(batch_size)])
 
+    def state_capacity(self, state: BsfinState) -> int:
+        """Bytes the decoder's KV caches still hold (they are sized to the context)."""
+        return self.config.context - state.history.shape[1]
+
     def _close_patch(self, state: BsfinState, b: int, t: int) -> None:
         """Row b's patch ending at byte t closes: encode it, run one complex step, keep its memory."""
         row = state.rows[b]
