@@ -3,7 +3,8 @@ and report value accuracy by sequence length and number of key-value pairs (JSON
 
 JSON (``<out>/recall.json``)::
 
-    {"task":  {"key_len", "value_len", "alphabet", "filler", "format", "scored", "chance_byte_acc"},
+    {"task":  {"key_len", "value_len", "alphabet", "filler", "format", "scored", "chance_byte_acc",
+              "chance_query_acc"},
      "train": {"steps", "batch_size", "loss", "lr", "seed", "overrides"},
      "eval":  {"n_examples", "seed", "seq_lens", "cells": [[seq_len, n_pairs], ...]},
      "models": [{"spec", "preset", "family", "memory_rule", "context", "n_params", "checkpoint",
@@ -93,7 +94,9 @@ def run(args) -> int:
     dump_json(res, out / "recall.json")
     plot_recall(res, out / "recall.png")
     names = [m["spec"] for m in res["models"]]
-    print(f"query accuracy (value bytes only; chance per byte {res['task']['chance_byte_acc']:.3f})")
+    t = res["task"]
+    print(f"query accuracy (every value byte of a query right; chance {t['chance_query_acc']:.4f}, "
+          f"per byte {t['chance_byte_acc']:.3f})")
     print("| length | pairs | " + " | ".join(names) + " |")
     print("|---:|---:|" + "---:|" * len(names))
     for i, (L, n) in enumerate(res["eval"]["cells"]):
