@@ -12,7 +12,12 @@ JSON (``<out>/kasgarli.json``)::
                              "total_bits_vs_first", "scored_bytes", "scored_chars"},
                     "steps_to_threshold", "final_val_bpb",
                     "val_curve": [{"step", "bpb", "bits_per_char"}],
-                    "train_curve": [{"step", "bpb"}]}]}
+                    "train_curve": [{"step", "bpb"}],
+                    "bpe": [{"vocab_size", "vocab_requested", "train_bytes_per_token",
+                             "test_bytes_per_token", "steps", "batch_size", "seq_len_tokens",
+                             "flops_per_token", "train_flops", "byte_model_flops", "n_params",
+                             "final_train_loss", "test": {"bpb", "bits", "scored_bytes",
+                             "scored_tokens"}, "train_curve"}]  (only with --bpe)}]}
 """
 from pathlib import Path
 
@@ -51,6 +56,10 @@ def add_parser(sub) -> None:
     p.add_argument("--max-bytes", type=int, default=0,
                    help="monolingual: bytes per language (default 0: the smallest text)")
     p.add_argument("--threshold", type=float, default=2.5, help="target bpb (default 2.5)")
+    p.add_argument("--bpe", default=None, metavar="V[,V]",
+                   help="also train the tokenized baseline: the same preset over byte-level BPE "
+                        "tokens of each language (vocabulary sizes V), at the byte model's "
+                        "training FLOPs, scored in bits per byte of the same test text")
     p.add_argument("--out", default=None, help="output folder (default kasgarli-<mode>); finished "
                    "runs of the same preset and steps in it are reused, interrupted ones resumed")
     p.set_defaults(func=run, accepts_overrides=True)
@@ -72,7 +81,8 @@ def mono_sources(entries: list[str] | None) -> dict[str, list[Path]]:
 
 def run(args) -> int:
     from bytelm.config import dump_json
-    from bytelm.eval.crosslang import BIBLE_LANGS, markdown_table, plot_kasgarli, run_kasgarli
+    from bytelm.eval.crosslang import (BIBLE_LANGS, bpe_table, markdown_table, plot_kasgarli,
+                                       run_kasgarli)
     from bytelm.eval.needle import shared_data_dir
     for name in ("steps", "evals"):
         if getattr(args, name) < 1:
@@ -80,6 +90,12 @@ def run(args) -> int:
     for name in ("val_bytes", "test_bytes", "stride", "max_lines", "max_bytes"):
         if getattr(args, name) < 0:
             raise UserError(f"--{name.replace('_', '-')} must be >= 0")
+    try:
+        bpe = [int(v) for v in args.bpe.split(",") if v.strip()] if args.bpe else None
+    except ValueError:
+        raise UserError(f"--bpe expects comma-separated vocabulary sizes, got {args.bpe!r}") from None
+    if bpe and min(bpe) <= 256:
+        raise UserError(f"--bpe vocabulary sizes must be > 256, got {min(bpe)}")
     out = Path(args.out or f"kasgarli-{args.mode}")
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} exists and is not a folder")
@@ -97,7 +113,8 @@ def run(args) -> int:
     res = run_kasgarli(args.mode, langs, out, args.preset, args.steps, overrides,
                        corpus_dir=corpus, mono_sources=mono_sources(args.mono),
                        max_lines=args.max_lines or None, max_bytes=args.max_bytes or None,
-                       threshold=args.threshold, eval_bytes=args.test_bytes, stride=args.stride)
+                       threshold=args.threshold, eval_bytes=args.test_bytes, stride=args.stride,
+                       bpe_vocabs=bpe)
     dump_json(res, out / "kasgarli.json")
     plot_kasgarli(res, out / "kasgarli.png")
     label = "parallel, same content per language" if res["content_controlled"] else \
@@ -105,6 +122,9 @@ def run(args) -> int:
     print(f"Kasgarli test ({label}); {res['preset']}, {res['steps']} steps x "
           f"{res['batch_size']} x {res['seq_len']} = {res['bytes_per_language']:,} bytes per language")
     print(markdown_table(res))
+    if bpe:
+        print("\ntokenized baseline (same preset over BPE tokens, equal training FLOPs):")
+        print(bpe_table(res))
     if not all(r["test_complete"] for r in res["languages"]):
         print("note: --test-bytes cut the test split; total bits cover only the scored bytes")
     print(f"wrote {out / 'kasgarli.json'} and {out / 'kasgarli.png'}")

@@ -195,7 +195,8 @@ def train_language(preset: str, data_dir, run_dir, steps: int, overrides: dict |
 def run_kasgarli(mode: str, langs: list[str], out_dir, preset: str, steps: int,
                  overrides: dict | None = None, corpus_dir=None, mono_sources=None,
                  max_lines: int | None = None, max_bytes: int | None = None,
-                 threshold: float = 2.5, eval_bytes: int = 0, stride: int = 0) -> dict:
+                 threshold: float = 2.5, eval_bytes: int = 0, stride: int = 0,
+                 bpe_vocabs: list[int] | None = None) -> dict:
     """Prepares the corpora, trains one model per language, scores the test split.
 
     Args:
@@ -210,6 +211,9 @@ def run_kasgarli(mode: str, langs: list[str], out_dir, preset: str, steps: int,
         threshold: bpb target of steps_to_threshold.
         eval_bytes: score only the first N test bytes (0: the whole test split).
         stride: test window spacing (0: the window length, no overlap).
+        bpe_vocabs: also train the tokenized baseline (``bytelm.eval.tokenized``) of every
+            language at each of these BPE vocabulary sizes, at the byte model's training FLOPs,
+            scored in bits per byte of the same whole test split.
     Returns:
         the JSON-able result (schema in cli/kasgarli.py).
     """
@@ -256,6 +260,9 @@ def run_kasgarli(mode: str, langs: list[str], out_dir, preset: str, steps: int,
             "steps_to_threshold": steps_to_reach(val, threshold),
             "final_val_bpb": val[-1]["bpb"] if val else None,
             "val_curve": val, "train_curve": train_curve})
+        if bpe_vocabs:
+            results[-1]["bpe"] = _bpe_runs(preset, prep[lang]["data"], model, summary, cfg_used,
+                                           bpe_vocabs)
         del model
     ref = results[0]["test"]["total_bits"]
     for r in results:
@@ -274,6 +281,40 @@ def run_kasgarli(mode: str, langs: list[str], out_dir, preset: str, steps: int,
             "splits": prep["_splits"], "eval": {"stride": stride or cfg_used.seq_len,
                                                 "eval_bytes": eval_bytes},
             "languages": results}
+
+
+def _bpe_runs(preset: str, data_dir, byte_model, summary: dict, cfg, vocabs: list[int]) -> list:
+    """The tokenized baselines of one language (see ``bytelm.eval.tokenized.bpe_baseline``)."""
+    from bytelm.eval.tokenized import bpe_baseline
+    from bytelm.train.distributed import pick_device
+    data_dir = Path(data_dir)
+    train, test = ((data_dir / f"{k}.bin").read_bytes() for k in ("train", "test"))
+    flops = (summary.get("bytes_seen") or 0) * byte_model.flops_per_byte(cfg.seq_len)
+    out = []
+    for v in vocabs:
+        log.info("BPE baseline, vocabulary %d, on %s", v, data_dir)
+        out.append(bpe_baseline(preset, train, test, v, flops, cfg.train.batch_size, cfg.seq_len,
+                                lr=cfg.optim.lr, device=pick_device(cfg.train.device),
+                                precision=cfg.train.precision, seed=cfg.train.seed))
+    return out
+
+
+def bpe_table(result: dict) -> str:
+    """Per language: byte model bpb, each BPE baseline's bpb, and byte minus best BPE (bits/byte)."""
+    langs = [r for r in result["languages"] if r.get("bpe")]
+    if not langs:
+        return ""
+    vocabs = [b["vocab_requested"] for b in langs[0]["bpe"]]
+    head = " | ".join(f"BPE {v} bpb (bytes/token)" for v in vocabs)
+    rows = [f"| lang | bytes bpb | {head} | bytes - best BPE |",
+            "|---|---:|" + "---:|" * len(vocabs) + "---:|"]
+    for r in langs:
+        cells = " | ".join(f"{b['test']['bpb']:.3f} ({b['test_bytes_per_token']:.2f})"
+                           for b in r["bpe"])
+        best = min(b["test"]["bpb"] for b in r["bpe"])
+        rows.append(f"| {r['lang']} | {r['test']['bpb']:.3f} | {cells} | "
+                    f"{r['test']['bpb'] - best:+.3f} |")
+    return "\n".join(rows)
 
 
 def markdown_table(result: dict) -> str:

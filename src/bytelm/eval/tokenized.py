@@ -1,0 +1,185 @@
+"""Tokenized baseline of the Kasgarli test: the same Transformer over BPE tokens, in bits per byte.
+
+The report's thesis is that tokenizers penalise agglutinative languages and bytes do not. To test
+it, each language also gets a byte-level BPE tokenizer (Hugging Face ``tokenizers``, trained on
+that language's training split only, lossless: decode(encode(text)) == text) and a Transformer of
+the same preset whose embedding and output head are resized to the vocabulary. It trains for the
+same training FLOPs as the byte model (counted as ``flops_per_byte`` per position: 6 x non-
+embedding parameters, the larger head included, + attention) and is scored on the same held-out
+text: total bits of the test tokens / bytes they cover. As for the byte models, the first symbol
+of the test stream is not scored (its bytes are left out of the denominator).
+"""
+import logging
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from bytelm.errors import UserError
+from bytelm.nn.loss import byte_cross_entropy
+
+log = logging.getLogger(__name__)
+
+
+def _text(data: bytes, what: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise UserError(f"{what} is not valid UTF-8 (byte {e.start}); BPE needs text") from None
+
+
+def train_bpe(train: bytes, vocab_size: int):
+    """A byte-level BPE tokenizer (GPT-2 style pre-tokenisation) trained on ``train``.
+
+    Args:
+        train: UTF-8 training text.
+        vocab_size: target vocabulary (>= 256 + 1: the 256 byte symbols are always in it).
+    Returns:
+        tokenizers.Tokenizer.
+    """
+    try:
+        from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    except ImportError:
+        raise UserError("the BPE baseline needs the `tokenizers` package "
+                        "(pip install tokenizers)") from None
+    if vocab_size <= 256:
+        raise UserError(f"BPE vocabulary must be > 256 (the byte alphabet), got {vocab_size}")
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(_text(train, "the training split").splitlines(keepends=True), trainer)
+    return tok
+
+
+def encode(tok, data: bytes) -> np.ndarray:
+    """Token ids of ``data`` (line by line, newlines kept), int64; lossless (checked)."""
+    lines = _text(data, "the text").splitlines(keepends=True)
+    ids = [i for enc in tok.encode_batch(lines) for i in enc.ids]
+    out = np.asarray(ids, dtype=np.int64)
+    if tok.decode(out.tolist()) != _text(data, "the text"):
+        raise RuntimeError("BPE round trip is not lossless")  # a tokenizers bug, not user input
+    return out
+
+
+def _n_bytes(tok, ids) -> int:
+    """UTF-8 bytes spelled by token ids (byte-level tokens: one alphabet symbol per byte)."""
+    return sum(len(tok.id_to_token(int(i))) for i in ids)
+
+
+def token_model(preset: str, vocab_size: int, context: int | None = None):
+    """The byte preset with its embedding and head resized to ``vocab_size`` (re-initialised)."""
+    from bytelm.registry import create_model
+    model = create_model(preset, **({"context": context} if context else {}))
+    if not (hasattr(model, "embed") and hasattr(model, "head")
+            and isinstance(model.embed, nn.Embedding) and isinstance(model.head, nn.Linear)):
+        raise UserError(f"the BPE baseline needs a Transformer preset (embed + head), got {preset}")
+    d, std = model.embed.embedding_dim, model.config.init_std
+    model.embed = nn.Embedding(vocab_size, d)
+    model.head = nn.Linear(d, vocab_size, bias=False)
+    for w in (model.embed.weight, model.head.weight):
+        nn.init.normal_(w, 0.0, std)
+    return model
+
+
+def train_tokens(model, ids: np.ndarray, steps: int, batch_size: int, seq_len: int,
+                 lr: float = 1e-3, weight_decay: float = 0.1, warmup: int | None = None,
+                 device="cpu", precision: str = "auto", seed: int = 0) -> list[dict]:
+    """AdamW on random windows of the token stream (warm-up, cosine to 10%, clip 1.0).
+
+    Returns the loss history [{"step", "loss"}] (nats per token, every ~steps/20 steps).
+    """
+    if len(ids) < seq_len + 2:
+        raise UserError(f"training split has {len(ids)} tokens, fewer than a {seq_len + 1}-token "
+                        f"window; use a shorter --data.seq_len or more data")
+    device = torch.device(device)
+    model.to(device).train()
+    opt = torch.optim.AdamW(model.param_groups(weight_decay), lr=lr, betas=(0.9, 0.95))
+    warmup = warmup if warmup is not None else max(1, min(200, steps // 10))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup) * (
+        0.1 + 0.45 * (1 + math.cos(math.pi * min(1.0, s / max(1, steps))))))
+    bf16 = device.type == "cuda" and precision in ("auto", "bf16")
+    rng = np.random.default_rng(seed)
+    data = torch.from_numpy(ids)
+    hist, every = [], max(1, steps // 20)
+    for step in range(steps):
+        starts = rng.integers(0, len(ids) - seq_len - 1, size=batch_size)
+        xy = torch.stack([data[s:s + seq_len + 1] for s in starts]).to(device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            logits = model(xy[:, :-1]).logits
+        loss = byte_cross_entropy(logits, xy[:, 1:])
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"non-finite loss at step {step + 1} of the BPE baseline")
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        sched.step()
+        if (step + 1) % every == 0 or step + 1 == steps:
+            hist.append({"step": step + 1, "loss": float(loss.detach())})
+    return hist
+
+
+@torch.no_grad()
+def score_tokens(model, tok, ids: np.ndarray, seq_len: int, batch_size: int = 16,
+                 device="cpu", precision: str = "auto") -> dict:
+    """Bits of every test token but the first, given the preceding ones in windows of
+    ``seq_len`` (each window starts where the last ended: no token is scored twice).
+
+    Returns {"bits", "n_tokens", "n_bytes", "bpb", "bytes_per_token"}; n_bytes counts the UTF-8
+    bytes of the scored tokens (the text minus its first token).
+    """
+    device = torch.device(device)
+    model.to(device).eval()
+    bf16 = device.type == "cuda" and precision in ("auto", "bf16")
+    data = torch.from_numpy(ids)
+    starts = list(range(0, len(ids) - 1, seq_len))
+    bits = 0.0
+    for i in range(0, len(starts), batch_size):
+        chunk = [data[s:s + seq_len + 1] for s in starts[i:i + batch_size]]
+        L = max(len(c) for c in chunk)
+        x = torch.zeros(len(chunk), L, dtype=torch.long)
+        mask = torch.zeros(len(chunk), L - 1, dtype=torch.bool)
+        for b, c in enumerate(chunk):
+            x[b, :len(c)] = c
+            mask[b, :len(c) - 1] = True
+        x, mask = x.to(device), mask.to(device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            logits = model(x[:, :-1]).logits
+        nats = byte_cross_entropy(logits, x[:, 1:], mask, reduction="sum")
+        bits += float(nats) / math.log(2)
+    # bytes covered by the scored tokens: the whole text minus the first token's bytes (a token
+    # may hold part of a multi-byte character, so count via byte-level pieces, not decode)
+    n_bytes = _n_bytes(tok, ids) - _n_bytes(tok, ids[:1]) if len(ids) > 1 else 0
+    n = max(len(ids) - 1, 0)
+    return {"bits": bits, "n_tokens": n, "n_bytes": n_bytes,
+            "bpb": bits / n_bytes if n_bytes else float("nan"),
+            "bytes_per_token": n_bytes / n if n else float("nan")}
+
+
+def bpe_baseline(preset: str, train: bytes, test: bytes, vocab_size: int, byte_flops: float,
+                 batch_size: int, seq_len: int, lr: float = 1e-3, device="cpu",
+                 precision: str = "auto", seed: int = 0) -> dict:
+    """Tokenizer + Transformer over tokens at the byte model's training FLOPs, scored in bits
+    per byte of ``test``. ``byte_flops`` is the byte model's total training FLOPs."""
+    tok = train_bpe(train, vocab_size)
+    tr_ids, te_ids = encode(tok, train), encode(tok, test)
+    model = token_model(preset, tok.get_vocab_size(), context=seq_len)
+    fpt = model.flops_per_byte(seq_len)  # per position: here per token
+    steps = max(1, round(byte_flops / (fpt * batch_size * seq_len)))
+    log.info("BPE %d: %.2f bytes/token (train), %d steps at the byte model's %.3g FLOPs",
+             vocab_size, len(train) / max(len(tr_ids), 1), steps, byte_flops)
+    hist = train_tokens(model, tr_ids, steps, batch_size, seq_len, lr=lr, device=device,
+                        precision=precision, seed=seed)
+    score = score_tokens(model, tok, te_ids, seq_len, device=device, precision=precision)
+    return {"vocab_size": tok.get_vocab_size(), "vocab_requested": vocab_size,
+            "train_bytes_per_token": len(train) / max(len(tr_ids), 1),
+            "test_bytes_per_token": score["bytes_per_token"], "steps": steps,
+            "batch_size": batch_size, "seq_len_tokens": seq_len, "flops_per_token": fpt,
+            "train_flops": fpt * steps * batch_size * seq_len, "byte_model_flops": byte_flops,
+            "n_params": model.n_params(), "final_train_loss": hist[-1]["loss"] if hist else None,
+            "test": {"bpb": score["bpb"], "bits": score["bits"], "scored_bytes": score["n_bytes"],
+                     "scored_tokens": score["n_tokens"]},
+            "train_curve": hist}
