@@ -41,8 +41,10 @@ def add_parser(sub) -> None:
     p.add_argument("--key-len", type=int, default=2, help="key characters (default 2)")
     p.add_argument("--value-len", type=int, default=2, help="value characters (default 2)")
     p.add_argument("--examples", type=int, default=64, help="examples per cell (default 64)")
-    p.add_argument("--loss", default="all", choices=["all", "values"],
-                   help="train on every byte (default) or on the query values only")
+    p.add_argument("--loss", default="values", choices=["all", "values"],
+                   help="train on the query values only (default, as Zoology's MQAR) or on every "
+                        "byte (the random keys and values then dominate the loss: a 30M "
+                        "Transformer stayed at chance after 800 steps on the H100)")
     p.add_argument("--seed", type=int, default=1234, help="seed of the evaluation examples")
     p.add_argument("--out", default="recall-results", help="output folder (default recall-results)")
     p.set_defaults(func=run, accepts_overrides=True)
