@@ -3,6 +3,8 @@
 A: agiformer-31m with the 3-stage curriculum and plasticity schedule (configs/curriculum_tr.toml)
 B: agiformer-31m flat: the final (running-text) corpus only, plasticity 0.99 throughout
 C: transformer-30m flat on the same corpus
+D: agiformer-31m with the curriculum's data stages but plasticity 0.99 throughout (separates
+   the effect of the stage data from that of the plasticity schedule; not in the default arms)
 
 Every arm gets the same optimizer settings, steps x batch x 1024 bytes and validation; each is
 scored on the whole held-out test split of the running-text corpus from its best-validation
@@ -18,6 +20,7 @@ finishes has zero non-finite steps; the JSON records whether each arm finished.
 """
 import argparse
 import json
+import re
 import shlex
 import subprocess
 import sys
@@ -28,7 +31,9 @@ ARMS = {
     "A_curriculum": "agiformer-31m, 3-stage curriculum, plasticity 0.10/0.50/0.99",
     "B_flat": "agiformer-31m, running text only, plasticity 0.99",
     "C_transformer": "transformer-30m, running text only",
+    "D_curriculum_fixed_alpha": "agiformer-31m, 3-stage curriculum data, plasticity 0.99 throughout",
 }
+DEFAULT_ARMS = ["A_curriculum", "B_flat", "C_transformer"]
 
 
 def sh(cmd: list[str], log: list[str]) -> float:
@@ -54,7 +59,7 @@ def main() -> None:
     ap.add_argument("--eval-every", type=int, default=250)
     ap.add_argument("--agiformer", default="agiformer-31m")
     ap.add_argument("--transformer", default="transformer-30m")
-    ap.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
+    ap.add_argument("--arms", nargs="+", default=DEFAULT_ARMS, choices=list(ARMS))
     ap.add_argument("--plot-from", default=None,
                     help="only draw curriculum.png (val bpb vs bytes) from this result JSON")
     ap.add_argument("train_args", nargs="*", help="extra --key=value options for every arm")
@@ -78,6 +83,12 @@ def main() -> None:
         run = runs[arm]
         if arm == "A_curriculum":
             cmd = ["train", "--curriculum", args.curriculum, "--preset", args.agiformer]
+        elif arm == "D_curriculum_fixed_alpha":
+            fixed = work / "curriculum_fixed_alpha.toml"
+            fixed.parent.mkdir(parents=True, exist_ok=True)
+            fixed.write_text(re.sub(r"(?m)^(\s*plasticity\s*=\s*)[0-9.eE+-]+", r"\g<1>0.99",
+                                    Path(args.curriculum).read_text()))
+            cmd = ["train", "--curriculum", str(fixed), "--preset", args.agiformer]
         elif arm == "B_flat":
             cmd = ["train", "--preset", args.agiformer, "--data", str(final_data),
                    "--model.plasticity=0.99"]
