@@ -24,12 +24,13 @@ MODELS = [("transformer-tiny", {}), ("agiformer-tiny", {}), ("agiformer-tiny", {
 N, SEP = 16, 4
 
 
-def run(preset: str, over: dict, steps: int, batch: int, lr: float, every: int) -> dict:
-    torch.manual_seed(0)
+def run(preset: str, over: dict, steps: int, batch: int, lr: float, every: int,
+        seed: int = 0) -> dict:
+    torch.manual_seed(seed)
     m = bytelm.create_model(preset, **over)
     opt = torch.optim.AdamW(m.parameters(), lr=lr)
     alpha = torch.tensor(list(b"0123456789abcdef"))
-    gen = torch.Generator().manual_seed(0)
+    gen = torch.Generator().manual_seed(seed)
     curve, t0 = [], time.time()
     for step in range(steps):
         src = alpha[torch.randint(0, 16, (batch, N), generator=gen)]
@@ -53,14 +54,16 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=1200)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--seed", type=int, default=0, help="model init and data seed")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
     torch.set_num_threads(min(2, torch.get_num_threads()))
     res = {"task": f"{N} random chars of 16, {SEP} separators, copy; loss on the copy only",
            "chance_nats_per_byte": float(torch.log(torch.tensor(16.0))),
-           "steps": args.steps, "batch": args.batch, "lr": args.lr, "torch": torch.__version__,
-           "runs": [run(p, o, args.steps, args.batch, args.lr, max(1, args.steps // 12))
-                    for p, o in MODELS]}
+           "steps": args.steps, "batch": args.batch, "lr": args.lr, "seed": args.seed,
+           "torch": torch.__version__,
+           "runs": [run(p, o, args.steps, args.batch, args.lr, max(1, args.steps // 12),
+                        args.seed) for p, o in MODELS]}
     Path(args.out).write_text(json.dumps(res, indent=2) + "\n")
     for r in res["runs"]:
         print(f"{r['preset']} {r['overrides'] or ''}: copy loss {r['final_copy_nats_per_byte']:.3f} "
