@@ -1,4 +1,6 @@
-"""Shared test setup: deterministic seeds, NaN-poisoned torch.empty, the data folder."""
+"""Shared test setup: deterministic seeds, NaN-poisoned torch.empty, the data folder, one
+intra-op thread for tiny models."""
+import contextlib
 import os
 from pathlib import Path
 
@@ -10,6 +12,25 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 _real_empty = torch.empty
+
+
+@contextlib.contextmanager
+def threads(n: int):
+    """torch's intra-op threads set to n inside the block (for session-scoped fixtures)."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+@pytest.fixture()
+def one_thread():
+    """One intra-op thread: tiny matmuls run several times faster so, and other jobs spinning
+    OpenMP threads on the same cores cannot slow a run down by orders of magnitude."""
+    with threads(1):
+        yield
 
 
 def _poisoned_empty(*args, **kwargs):

@@ -1,7 +1,5 @@
 """bytelm chat: history carried across turns, replies stop at the stop string, Ctrl-C stops a
 reply without ending the session."""
-import torch
-
 import bytelm
 from bytelm.generate import generate_bytes
 

@@ -12,7 +12,7 @@ from bytelm.errors import UserError
 from bytelm.eval.bpb import evaluate_bpb
 from bytelm.eval.crosslang import (heldout_metrics, line_splits, markdown_table,
                                    prepare_monolingual, prepare_parallel, steps_to_reach)
-from tests.eval.test_needle import one_thread, run_cli  # noqa: F401
+from tests.eval.test_needle import run_cli
 
 
 def test_line_splits():

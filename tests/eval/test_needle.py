@@ -19,15 +19,6 @@ def run_cli(argv: list[str]) -> int:
     return main([str(a) for a in argv])
 
 
-@pytest.fixture()
-def one_thread():
-    """Tiny models run several times faster on one thread than on two busy ones."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 class UniformLM(ByteLM):
     """Every byte equally likely (logits 0), any context."""
 

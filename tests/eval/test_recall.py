@@ -11,7 +11,7 @@ from bytelm.errors import UserError
 from bytelm.eval.recall import (InductionOracle, RecallTask, default_grid, evaluate_recall,
                                 make_batch, parse_model_spec, score_values, split_specs,
                                 value_mask)
-from tests.eval.test_needle import UniformLM, one_thread, run_cli  # noqa: F401
+from tests.eval.test_needle import UniformLM, run_cli
 
 TASK = RecallTask()
 

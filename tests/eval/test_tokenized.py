@@ -12,7 +12,7 @@ from bytelm.errors import UserError  # noqa: E402
 from bytelm.eval.tokenized import (_n_bytes, bpe_baseline, encode, score_tokens,  # noqa: E402
                                    token_model, train_bpe)
 from bytelm.models.base import ModelOutput  # noqa: E402
-from tests.eval.test_needle import one_thread, run_cli  # noqa: E402,F401
+from tests.eval.test_needle import run_cli  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -5,16 +5,14 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.conftest import threads
+
 SMALL = Path(__file__).resolve().parents[3] / "shared" / "data" / "small"
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    # tiny matmuls are fastest on one thread, and immune to other jobs on the cores
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_thread(one_thread):
     yield
-    torch.set_num_threads(old)
 
 
 @pytest.fixture(scope="session")
@@ -44,15 +42,11 @@ def trainer_run(tmp_path_factory, en_corpus) -> Path:
     from bytelm.config import build_run_config
     from bytelm.train.loop import train
     run = tmp_path_factory.mktemp("live-run") / "run"
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with threads(1):
         train(build_run_config("transformer-tiny", {
             "train.device": "cpu", "train.progress": False, "train.steps": 2,
             "train.batch_size": 2, "train.eval_bytes": 1024, "train.seed": 3,
             "data.path": str(en_corpus), "train.out_dir": str(run)}))
-    finally:
-        torch.set_num_threads(old)
     return run
 
 

@@ -11,12 +11,7 @@ from bytelm.optim import EnhancedSGD, QController, build_enhanced_sgd
 from bytelm.optim import enhanced_sgd as esgd
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _roundtrip(obj):

@@ -2,7 +2,8 @@
 from pathlib import Path
 
 import pytest
-import torch
+
+from tests.conftest import threads
 
 SMALL_EN = Path(__file__).resolve().parents[3] / "shared" / "data" / "small" / "en.txt"
 
@@ -36,10 +37,8 @@ def _fast_cpu(monkeypatch, tmp_path_factory):
     """One intra-op thread (tiny matmuls are fastest so, and immune to other jobs on the cores);
     a private BYTELM_CACHE."""
     monkeypatch.setenv("BYTELM_CACHE", str(tmp_path_factory.getbasetemp() / "bytelm-cache"))
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+    with threads(1):
+        yield
 
 
 @pytest.fixture

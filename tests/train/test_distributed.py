@@ -16,6 +16,7 @@ import torch
 from bytelm.config import build_run_config
 from bytelm.train.loop import train
 
+from tests.conftest import threads
 from tests.train._helpers import ckpt_weights, step_losses
 from tests.train.conftest import BASE
 
@@ -32,15 +33,11 @@ B = 2  # per-rank batch
 @pytest.fixture(scope="module")
 def runs(corpus, tmp_path_factory):
     root = tmp_path_factory.mktemp("dist")
-    old_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with threads(1):
         ref = build_run_config("transformer-tiny", {**BASE, **COMMON, "data.path": str(corpus),
                                                     "train.out_dir": str(root / "single"),
                                                     "train.batch_size": 2 * B})
         summary = train(ref)
-    finally:
-        torch.set_num_threads(old_threads)
     overrides = [f"{k}={v}" for k, v in {**COMMON, "train.batch_size": B, "train.seed": BASE["train.seed"],
                                           "eval.batch_size": BASE["eval.batch_size"]}.items()]
     result = root / "result.json"
