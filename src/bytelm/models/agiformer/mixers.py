@@ -2,9 +2,8 @@
 one-patch recurrent form (generation): sliding-window attention, linear attention, and the
 Hebbian fast-weight memory. Math lives in ``bytelm.ops``; these hold projections and caches.
 """
-from dataclasses import dataclass
-
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -126,8 +125,7 @@ class HebbianMemory(nn.Module):
         # log alpha lives in a (non-persistent) buffer, not a Python float: a compiled model
         # then sees a tensor input, so the curriculum changing alpha never recompiles it
         self.register_buffer("log_plasticity", torch.zeros(()), persistent=False)
-        self.plasticity = 1.0
-        self.set_plasticity(plasticity)
+        self.set_plasticity(plasticity)  # sets log_plasticity and the exact float, plasticity
         self.qkv = nn.Linear(d_model, 3 * d_model, bias=False)
         self.decay = nn.Linear(d_model, n_heads)
         self.beta = nn.Linear(d_model, n_heads) if rule == "delta" else None

@@ -1,9 +1,10 @@
 """GPU sliding-window attention with torch's flex_attention and a cached sliding-window block mask.
 
 flex_attention is compiled once (lazily, module level) with automatic dynamic shapes: a new
-batch size (an evaluation's last partial batch) makes the dimension symbolic instead of adding
-one specialised graph per shape, which used to exhaust dynamo's recompile limit and drop flex to
-its slow eager path. Without flex_attention the blocked form is used instead.
+batch size makes the dimension symbolic instead of adding one specialised graph per shape.
+This alone did not stop a training process from exhausting dynamo's recompile limit (flex then
+falls back to its slow eager path), so `auto` uses flex only inside compiled models
+(bytelm.ops.swa.select_impl). Without flex_attention the blocked form is used instead.
 """
 import functools
 
