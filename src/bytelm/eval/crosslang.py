@@ -294,7 +294,7 @@ def _bpe_runs(preset: str, data_dir, byte_model, summary: dict, cfg, vocabs: lis
     for v in vocabs:
         log.info("BPE baseline, vocabulary %d, on %s", v, data_dir)
         out.append(bpe_baseline(preset, train, test, v, flops, cfg.train.batch_size, cfg.seq_len,
-                                lr=cfg.optim.lr, device=pick_device(cfg.train.device),
+                                optim=cfg.optim, device=pick_device(cfg.train.device),
                                 precision=cfg.train.precision, seed=cfg.train.seed))
     return out
 

@@ -16,8 +16,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from bytelm.config import OptimConfig
 from bytelm.errors import UserError
 from bytelm.nn.loss import byte_cross_entropy
+from bytelm.optim import build_optimizer
+from bytelm.train.schedule import lr_factor
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +59,10 @@ def train_bpe(train: bytes, vocab_size: int):
 
 def encode(tok, data: bytes) -> np.ndarray:
     """Token ids of ``data`` (line by line, newlines kept), int64; lossless (checked)."""
-    lines = _text(data, "the text").splitlines(keepends=True)
-    ids = [i for enc in tok.encode_batch(lines) for i in enc.ids]
+    text = _text(data, "the text")
+    ids = [i for enc in tok.encode_batch(text.splitlines(keepends=True)) for i in enc.ids]
     out = np.asarray(ids, dtype=np.int64)
-    if tok.decode(out.tolist()) != _text(data, "the text"):
+    if tok.decode(out.tolist()) != text:
         raise RuntimeError("BPE round trip is not lossless")  # a tokenizers bug, not user input
     return out
 
@@ -85,9 +88,10 @@ def token_model(preset: str, vocab_size: int, context: int | None = None):
 
 
 def train_tokens(model, ids: np.ndarray, steps: int, batch_size: int, seq_len: int,
-                 lr: float = 1e-3, weight_decay: float = 0.1, warmup: int | None = None,
-                 device="cpu", precision: str = "auto", seed: int = 0) -> list[dict]:
-    """AdamW on random windows of the token stream (warm-up, cosine to 10%, clip 1.0).
+                 optim: OptimConfig | None = None, device="cpu", precision: str = "auto",
+                 seed: int = 0) -> list[dict]:
+    """The byte runs' recipe on random windows of the token stream: ``build_optimizer`` and
+    ``lr_factor`` of ``optim`` (default OptimConfig()), its gradient clipping.
 
     Returns the loss history [{"step", "loss"}] (nats per token, every ~steps/20 steps).
     """
@@ -96,15 +100,17 @@ def train_tokens(model, ids: np.ndarray, steps: int, batch_size: int, seq_len: i
                         f"window; use a shorter --data.seq_len or more data")
     device = torch.device(device)
     model.to(device).train()
-    opt = torch.optim.AdamW(model.param_groups(weight_decay), lr=lr, betas=(0.9, 0.95))
-    warmup = warmup if warmup is not None else max(1, min(200, steps // 10))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup) * (
-        0.1 + 0.45 * (1 + math.cos(math.pi * min(1.0, s / max(1, steps))))))
+    optim = optim or OptimConfig()
+    opt = build_optimizer(model, optim)
     bf16 = device.type == "cuda" and precision in ("auto", "bf16")
     rng = np.random.default_rng(seed)
     data = torch.from_numpy(ids)
     hist, every = [], max(1, steps // 20)
     for step in range(steps):
+        lr = optim.lr * lr_factor(step, steps, min(optim.warmup_steps, steps), optim.schedule,
+                                  optim.min_lr_ratio, optim.wsd_decay_frac)
+        for g in opt.param_groups:
+            g["lr"] = lr
         starts = rng.integers(0, len(ids) - seq_len - 1, size=batch_size)
         xy = torch.stack([data[s:s + seq_len + 1] for s in starts]).to(device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
@@ -113,10 +119,10 @@ def train_tokens(model, ids: np.ndarray, steps: int, batch_size: int, seq_len: i
         if not torch.isfinite(loss):
             raise FloatingPointError(f"non-finite loss at step {step + 1} of the BPE baseline")
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        if optim.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), optim.grad_clip)
         opt.step()
         opt.zero_grad(set_to_none=True)
-        sched.step()
         if (step + 1) % every == 0 or step + 1 == steps:
             hist.append({"step": step + 1, "loss": float(loss.detach())})
     return hist
@@ -160,10 +166,11 @@ def score_tokens(model, tok, ids: np.ndarray, seq_len: int, batch_size: int = 16
 
 
 def bpe_baseline(preset: str, train: bytes, test: bytes, vocab_size: int, byte_flops: float,
-                 batch_size: int, seq_len: int, lr: float = 1e-3, device="cpu",
+                 batch_size: int, seq_len: int, optim: OptimConfig | None = None, device="cpu",
                  precision: str = "auto", seed: int = 0) -> dict:
     """Tokenizer + Transformer over tokens at the byte model's training FLOPs, scored in bits
-    per byte of ``test``. ``byte_flops`` is the byte model's total training FLOPs."""
+    per byte of ``test``. ``byte_flops`` is the byte model's total training FLOPs; ``optim`` its
+    optimizer settings (the same recipe; warm-up capped at the token run's steps)."""
     tok = train_bpe(train, vocab_size)
     tr_ids, te_ids = encode(tok, train), encode(tok, test)
     model = token_model(preset, tok.get_vocab_size(), context=seq_len)
@@ -171,7 +178,7 @@ def bpe_baseline(preset: str, train: bytes, test: bytes, vocab_size: int, byte_f
     steps = max(1, round(byte_flops / (fpt * batch_size * seq_len)))
     log.info("BPE %d: %.2f bytes/token (train), %d steps at the byte model's %.3g FLOPs",
              vocab_size, len(train) / max(len(tr_ids), 1), steps, byte_flops)
-    hist = train_tokens(model, tr_ids, steps, batch_size, seq_len, lr=lr, device=device,
+    hist = train_tokens(model, tr_ids, steps, batch_size, seq_len, optim, device=device,
                         precision=precision, seed=seed)
     score = score_tokens(model, tok, te_ids, seq_len, device=device, precision=precision)
     return {"vocab_size": tok.get_vocab_size(), "vocab_requested": vocab_size,
