@@ -36,6 +36,8 @@ def main() -> None:
     ap.add_argument("--out", required=True, help="folder for the result JSON")
     ap.add_argument("--work", default="runs/bench", help="scratch folder (data, run dir)")
     ap.add_argument("--preset", default="transformer-30m")
+    ap.add_argument("--result", default=None,
+                    help="result file name in --out (default baseline_NAME.json)")
     ap.add_argument("train_args", nargs="*", help="extra --key=value training options")
     args = ap.parse_args()
     from gpu_ceilings import measure
@@ -50,11 +52,27 @@ def main() -> None:
     train_opts = [f"--train.time_budget_min={args.minutes}", "--train.steps=1000000",
                   "--train.progress=false", *args.train_args]
     sh(py + ["train", "--preset", args.preset, "--data", str(data), "--out", str(run), *train_opts], cmds)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    result_path = out / (args.result or f"baseline_{args.name}.json")
+    # the training record is written before the test eval, so a timeout there keeps it
+    result_path.write_text(json.dumps(record(args, cmds, ceilings, run, data, None, t0), indent=2) + "\n")
     test_json = work / f"test_{args.name}.json"
     sh(py + ["eval", str(run / "ckpt" / "best"), "--split", "test", "--batch-size", "16",
              "--json", str(test_json)], cmds)
-    summary = json.loads((run / "summary.json").read_text())
     test = json.loads(test_json.read_text())
+    result = record(args, cmds, ceilings, run, data, test, t0)
+    result_path.write_text(json.dumps(result, indent=2) + "\n")
+    summary = result["train_summary"]
+    print(json.dumps({k: result[k] for k in ("benchmark", "best_val", "test", "mfu_vs_measured_matmul")}
+                     | {"steady_bytes_per_s": summary["steady_bytes_per_s"], "mfu": summary["mfu"],
+                        "peak_memory_gib": summary["peak_memory_gib"], "steps": summary["steps"]},
+                     indent=1))
+
+
+def record(args, cmds, ceilings, run: Path, data: Path, test: dict | None, t0: float) -> dict:
+    """The result JSON: commands, ceilings, corpus, training summary, curves, test bpb."""
+    summary = json.loads((run / "summary.json").read_text())
     meta = json.loads((data / "meta.json").read_text())
     metrics = [json.loads(ln) for ln in (run / "metrics.jsonl").read_text().splitlines()]
     val_curve = [{"step": r["step"], "bytes_seen": r["bytes_seen"], "bpb": r["bpb"]}
@@ -68,20 +86,15 @@ def main() -> None:
         "commands": cmds, "ceilings": ceilings,
         "corpus": {"source": args.source, "splits": {k: v["bytes"] for k, v in meta["splits"].items()}},
         "train_summary": summary, "best_val": best,
-        "test": {k: test[k] for k in ("bpb", "bits_per_char", "n_bytes", "n_chars", "seq_len", "stride")},
+        "test": ({k: test[k] for k in ("bpb", "bits_per_char", "n_bytes", "n_chars", "seq_len", "stride")}
+                 if test is not None else None),
         "mfu_vs_measured_matmul": (summary["flops_per_byte"] * summary["steady_bytes_per_s"]
                                    / (ceilings["bf16_matmul_tflops_measured"] * 1e12)
                                    if "bf16_matmul_tflops_measured" in ceilings else None),
         "val_curve": val_curve, "train_curve": train_curve[::max(1, len(train_curve) // 200)],
         "wall_s": time.time() - t0,
     }
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"baseline_{args.name}.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: result[k] for k in ("benchmark", "best_val", "test", "mfu_vs_measured_matmul")}
-                     | {"steady_bytes_per_s": summary["steady_bytes_per_s"], "mfu": summary["mfu"],
-                        "peak_memory_gib": summary["peak_memory_gib"], "steps": summary["steps"]},
-                     indent=1))
+    return result
 
 
 if __name__ == "__main__":
