@@ -140,6 +140,10 @@ class BsfinLM(ByteLM):
     """forward: x (B, T) -> ModelOutput(logits (B, T, 256), stats: patches per row, mean length)."""
 
     config: BsfinConfig
+    # Inductor's loop merging (GPU only, after fusion) fails on the patch-packing index
+    # arithmetic in torch 2.11: "InductorError: ValueError: The argument '((0)) + 1' is not
+    # comparable" from sizevars.stride_vars (benchmarks/results/compile_probe_bsfin_h100.json).
+    compile_options = {"loop_ordering_after_fusion": False}
 
     def __init__(self, config: BsfinConfig):
         super().__init__(config)
