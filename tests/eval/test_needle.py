@@ -7,8 +7,10 @@ import torch
 
 import bytelm
 from bytelm.errors import UserError
-from bytelm.eval.needle import (build_prompt, default_lengths, distractor_keys, fit, load_filler,
-                                needle_spec, overhead, run_needle, score_prompt, sentence_starts)
+import bytelm.eval.needle as needle_mod
+from bytelm.eval.needle import (build_prompt, control_prompt, default_lengths, distractor_keys, fit,
+                                load_filler, needle_spec, overhead, plot_needle, run_needle,
+                                score_prompt, sentence_starts)
 from bytelm.eval.recall import InductionOracle
 from bytelm.models.base import ByteLM, ModelConfig, ModelOutput
 
@@ -34,6 +36,23 @@ class UniformLM(ByteLM):
 
     def step(self, x, state):
         return torch.zeros(*x.shape, 256), state
+
+
+class UnigramLM(UniformLM):
+    """A fixed byte distribution whatever the context: the bytes of ``favoured`` are ``boost``
+    nats more likely than the rest. A prior on the key and no recall at all."""
+
+    def __init__(self, favoured: bytes = b"1453", boost: float = 2.0, context: int = 1 << 20):
+        super().__init__(context)
+        self.config.family = "unigram"
+        self.logits = torch.zeros(256)
+        self.logits[list(favoured)] = boost
+
+    def forward(self, x):
+        return ModelOutput(logits=self.logits.expand(*x.shape, 256).clone())
+
+    def step(self, x, state):
+        return self.logits.expand(*x.shape, 256).clone(), state
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +92,12 @@ def test_fit_and_filler_utf8(haystacks):
     a, start_a = load_filler(haystacks["tr"], 5000, seed=3)
     b, start_b = load_filler(haystacks["tr"], 5000, seed=3)
     assert a == b and start_a == start_b > 0 and len(a) == 5000
+    # extra bytes continue the same text and leave the first n_bytes (and the start) unchanged
+    for seed in (0, 3):
+        for n in (301, 5000):
+            base, st = load_filler(haystacks["tr"], n, seed=seed)
+            more, st_more = load_filler(haystacks["tr"], n, seed=seed, extra=23)
+            assert len(more) == n + 23 and st_more == st and fit(more, n) == base
     with pytest.raises(UserError):
         load_filler(haystacks["tr"].parent / "missing.txt", 100)
     folder, _ = load_filler(haystacks["tr"].parent, 3000)  # a folder: its .txt files in order
@@ -126,7 +151,84 @@ def test_uniform_model_is_chance(haystacks):
     for c in res["cells"]:
         assert c["rank"] == 10.0 and c["logprob_margin"] == 0.0 and not c["exact"]
         assert c["logprob"] == pytest.approx(-5 * np.log(256))
-    assert res["summary"]["chance_rank"] == 10.0
+        assert c["logprob_gain"] == pytest.approx(0.0, abs=1e-9)
+    s = res["summary"]
+    assert s["chance_rank"] == 10.0 and s["control_rank"] == 10.0
+    assert s["by_length"][0]["control_logprob"] == pytest.approx(-5 * np.log(256))
+
+
+def test_control_prompt_construction(haystacks, monkeypatch):
+    """Per length exactly one control is scored: the same length, the same question at the
+    end, no needle, and its filler continues the with-needle prompts' filler."""
+    spec = needle_spec("tr")
+    q = ("\n" + spec.question).encode()
+    seen = []
+    real = needle_mod.score_prompt
+
+    def spy(model, prompt, *a, **k):
+        seen.append(prompt)
+        return real(model, prompt, *a, **k)
+    monkeypatch.setattr(needle_mod, "score_prompt", spy)
+    lengths, depths = [150, 333, 700], [0.0, 0.4, 1.0]
+    res = run_needle(UniformLM(), spec, haystacks["tr"], lengths, depths, n_distractors=5, seed=2)
+    assert len(seen) == len(lengths) * (len(depths) + 1)
+    needle = spec.needle.encode()
+    for L in lengths:
+        controls = [p for p in seen if len(p) == L and needle not in p]
+        withs = [p for p in seen if len(p) == L and needle in p]
+        assert len(controls) == 1 and len(withs) == len(depths)
+        ctl = controls[0]
+        assert ctl.endswith(q) and ctl[:-len(q)].decode("utf-8")
+        assert ctl == control_prompt(ctl[:-len(q)], spec)
+        for p in withs:
+            off = p.index(needle)
+            filler = p[:off] + p[off + len(needle) + 1:len(p) - len(q)]
+            assert ctl.startswith(filler.rstrip(b" "))
+    assert [b["length"] for b in res["summary"]["by_length"]] == lengths
+
+
+def test_control_separates_recall_from_prior(haystacks, tmp_path):
+    """An oracle that reads the needle: rank 0 with the needle, a worse rank without it, and a
+    large positive gain. A model with a prior on the key's digits and no recall (a unigram):
+    a good rank everywhere -- the same as its control's -- and gain exactly 0."""
+    spec = needle_spec("en")
+    lengths, depths = [100, 200], [0.0, 0.5, 1.0]
+    oracle = run_needle(InductionOracle(context=150), spec, haystacks["en"], lengths, depths,
+                        n_distractors=20)
+    assert [b["mode"] for b in oracle["summary"]["by_length"]] == ["full", "recurrent"]
+    assert {b["length"] for b in oracle["summary"]["by_length"]} == set(lengths)
+    for b in oracle["summary"]["by_length"]:
+        assert {"control_rank", "control_logprob", "control_exact", "mean_logprob_gain"} <= set(b)
+        assert b["mean_rank"] == 0.0 and b["control_rank"] > b["mean_rank"]
+        assert not b["control_exact"] and b["mean_logprob_gain"] > 10
+    for c in oracle["cells"]:
+        ctl = next(b for b in oracle["summary"]["by_length"] if b["length"] == c["length"])
+        assert c["logprob_gain"] == pytest.approx(c["logprob"] - ctl["control_logprob"])
+        assert c["logprob_gain"] > 10 and c["rank"] == 0
+    assert oracle["summary"]["control_rank"] > oracle["summary"]["mean_rank"] == 0
+
+    prior = run_needle(UnigramLM(context=150), spec, haystacks["en"], lengths, depths,
+                       n_distractors=20)
+    assert [b["mode"] for b in prior["summary"]["by_length"]] == ["full", "recurrent"]
+    s = prior["summary"]
+    assert s["mean_rank"] < 2 < s["chance_rank"]  # the rank alone looks like recall
+    for b in s["by_length"]:
+        assert b["control_rank"] == b["mean_rank"]
+        assert b["mean_logprob_gain"] == pytest.approx(0.0, abs=1e-9)
+    for c in prior["cells"]:
+        assert c["logprob_gain"] == pytest.approx(0.0, abs=1e-9)
+    assert s["control_rank"] == s["mean_rank"]
+    assert s["mean_logprob_gain"] == pytest.approx(0, abs=1e-9)
+
+    plot_needle(oracle, tmp_path / "needle.png")  # with the gain panel
+    assert (tmp_path / "needle.png").stat().st_size > 1000
+    old = json.loads(json.dumps(oracle))  # a result from before the control still plots
+    for c in old["cells"]:
+        del c["logprob_gain"]
+    for b in old["summary"]["by_length"]:
+        del b["control_rank"]
+    plot_needle(old, tmp_path / "old.png")
+    assert (tmp_path / "old.png").stat().st_size > 1000
 
 
 def test_truncated_and_recurrent(haystacks, one_thread):
@@ -167,9 +269,23 @@ def test_cli_tiny_random_model(haystacks, tmp_path, capsys, one_thread):
     assert len(res["cells"]) == 6 and len(res["distractors"]) == 20
     for c in res["cells"]:
         assert {"length", "depth", "actual_depth", "exact", "rank", "logprob_margin", "mode",
-                "needle_in_window"} <= set(c)
+                "needle_in_window", "logprob", "logprob_gain"} <= set(c)
         assert 0 <= c["rank"] <= 20 and isinstance(c["exact"], bool)
-    assert [b["mode"] for b in res["summary"]["by_length"]] == ["full", "truncated"]
-    assert "truncated" in capsys.readouterr().out
+    by_len = res["summary"]["by_length"]
+    assert [b["mode"] for b in by_len] == ["full", "truncated"]
+    for b in by_len:
+        assert 0 <= b["control_rank"] <= 20 and b["control_logprob"] < 0
+        gains = [c["logprob_gain"] for c in res["cells"] if c["length"] == b["length"]]
+        assert b["mean_logprob_gain"] == pytest.approx(np.mean(gains))
+    mean_control = np.mean([b["control_rank"] for b in by_len])
+    assert res["summary"]["control_rank"] == pytest.approx(mean_control)
+    out_text = capsys.readouterr().out
+    assert "truncated" in out_text
+    assert "distractors above key (chance 10, 0 best)" in out_text
+    header = next(line for line in out_text.splitlines() if line.startswith("| length"))
+    assert "control rank" in header and "logprob gain" in header
+    row = next(line for line in out_text.splitlines() if line.startswith("| 124 |"))
+    assert row.count("|") == header.count("|")
+    assert f"{by_len[0]['control_rank']:.2f}" in row
     assert run_cli(["needle", tmp_path / "ckpt", "--depths", "2"]) == 2
     assert "--depths must lie in [0, 1]" in capsys.readouterr().err

@@ -1,5 +1,11 @@
 """``bytelm needle CKPT``: needle-in-a-haystack recall by depth x length, as JSON and a heat map.
 
+rank = number of distractor keys whose answer log-probability is above the true key's (0 best,
+chance = distractors / 2). Every length also scores a no-needle control (the same prompt
+construction without the needle sentence): the key's rank there is the model's prior on the key,
+and ``logprob_gain`` = log p(key | prompt) - log p(key | control) in nats. Recall shows as a rank
+below the control rank and a positive gain; rank alone can be low from the prior.
+
 JSON (``<out>/needle.json``)::
 
     {"checkpoint", "model": {"family", "context", "n_params", "memory_rule"},
@@ -7,9 +13,14 @@ JSON (``<out>/needle.json``)::
      "long_mode", "lengths": [...], "depths": [...],
      "cells": [{"length", "depth", "actual_depth", "needle_offset", "needle_in_window",
                 "mode": "full" | "truncated" | "recurrent", "bytes_seen", "exact", "completion",
-                "rank", "logprob", "logprob_margin"}],
-     "summary": {"exact_acc", "mean_rank", "chance_rank",
-                 "by_length": [{"length", "mode", "exact_acc", "mean_rank"}]}}
+                "rank", "logprob", "logprob_margin", "logprob_gain"}],
+     "summary": {"exact_acc", "mean_rank", "chance_rank", "control_rank", "control_exact_acc",
+                 "mean_logprob_gain",
+                 "by_length": [{"length", "mode", "exact_acc", "mean_rank", "control_rank",
+                                "control_logprob", "control_logprob_margin", "control_exact",
+                                "control_completion", "mean_logprob_gain"}]}}
+
+(logprob, logprob_margin and gains in nats; summary.control_rank is the mean over lengths.)
 """
 from pathlib import Path
 
@@ -20,7 +31,8 @@ def add_parser(sub) -> None:
     p = sub.add_parser("needle", help="needle in a haystack: recall of a hidden key by depth x length",
                        description="Hides a key sentence at depths 0..100%% of real text and asks "
                        "for it at the end; scores greedy completion and the key's log-probability "
-                       "rank among distractor keys.")
+                       "rank among distractor keys, against a no-needle control of each length "
+                       "(the model's prior on the key).")
     p.add_argument("ckpt", help="checkpoint dir or run dir (uses ckpt/best)")
     p.add_argument("--lang", default="en", choices=["en", "tr"],
                    help="needle language: en 'The secret key is 1453.', tr 'Gizli şifre 1453.'")
@@ -90,12 +102,20 @@ def run(args) -> int:
     s = res["summary"]
     print(f"needle {spec.needle!r} in {haystack.name}, answer {spec.answer!r}; "
           f"model {res['model']['family']} context {res['model']['context']}")
-    print("| length | mode | exact | mean rank (chance "
-          f"{s['chance_rank']:g}) |\n|---:|---|---:|---:|")
+    n_d = len(res["distractors"])
+    print(f"rank = distractors above the key (of {n_d}; chance {s['chance_rank']:g}, 0 best); "
+          "control = the same prompt without the needle (the model's prior on the key); "
+          "gain = log p(key) - log p(key | control), nats")
+    print(f"| length | mode | exact | mean rank: distractors above key (chance "
+          f"{s['chance_rank']:g}, 0 best) | control rank (no needle) | mean logprob gain (nats) |"
+          "\n|---:|---|---:|---:|---:|---:|")
     for b in s["by_length"]:
-        print(f"| {b['length']} | {b['mode']} | {b['exact_acc']:.2f} | {b['mean_rank']:.2f} |")
+        print(f"| {b['length']} | {b['mode']} | {b['exact_acc']:.2f} | {b['mean_rank']:.2f} | "
+              f"{b['control_rank']:.2f} | {b['mean_logprob_gain']:+.3f} |")
     if any(c["mode"] == "truncated" for c in res["cells"]):
         print("truncated: the model saw only the last context bytes of longer prompts")
-    print(f"overall exact {s['exact_acc']:.2f}, mean rank {s['mean_rank']:.2f}; "
+    print(f"overall exact {s['exact_acc']:.2f}, mean rank {s['mean_rank']:.2f} "
+          f"(no-needle control {s['control_rank']:.2f}), mean logprob gain "
+          f"{s['mean_logprob_gain']:+.3f} nats; "
           f"wrote {out / 'needle.json'} and {out / 'needle.png'}")
     return 0

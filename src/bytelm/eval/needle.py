@@ -8,8 +8,20 @@ starts in the filler). Scored two ways:
 - exact: greedy (temperature 0) completion of the prompt; exact when its first bytes equal the
   answer (" 1453").
 - rank: log p(answer | prompt) against the same answer with the key replaced by distractor keys of
-  the same form (other 4-digit numbers); rank = number of distractors scored higher (+ half the
-  ties), 0 is best and n/2 is chance. margin = log p(true) - max log p(distractor).
+  the same form (other 4-digit numbers); rank = number of distractor keys whose answer scores
+  higher than the true key's (+ half the ties), 0 is best and n/2 is chance.
+  margin = log p(true) - max log p(distractor).
+
+Rank and exact alone cannot tell recall from the model's prior on the key: a model that never
+reads the haystack but likes "1453" (a famous year) ranks it near 0 everywhere. So every length
+also scores a no-needle control: the same construction without the needle sentence (filler of
+the same total length, the same question at the end), ``control_prompt``. Per length the result
+has the control's rank and log-probability (``control_rank``, ``control_logprob``), and per cell
+``logprob_gain`` = logprob(with needle) - logprob(control of that length), in nats. Evidence of
+recall is a rank below the control's and a positive gain; a model that ignores its context has
+gain 0 and the control's rank in every cell. (Where a truncated prompt's window no longer holds
+the needle, ``needle_in_window`` false, the control's window is shifted by the needle's bytes, so
+the gain there is small noise around 0, not recall.)
 
 Prompts longer than the model's context: a model with an unbounded recurrent state
 (``state_capacity`` None, e.g. AGIFORMER) reads the whole prompt through ``step``
@@ -100,10 +112,12 @@ def distractor_keys(key: str, n: int, seed: int = 0) -> list[str]:
     return out
 
 
-def load_filler(path, n_bytes: int, seed: int = 0) -> tuple[bytes, int]:
+def load_filler(path, n_bytes: int, seed: int = 0, extra: int = 0) -> tuple[bytes, int]:
     """``n_bytes`` of real text from ``path`` (a file, or a folder whose ``*.txt`` files are read
     in name order) starting at a line start chosen by ``seed`` (0: the start; wrapping around if
     needed), cut at a UTF-8 character boundary and padded with spaces to exactly ``n_bytes``.
+    ``extra`` > 0 returns that many more bytes of the same text (the start still chosen for
+    ``n_bytes``, so ``fit(filler, n_bytes)`` is the filler without ``extra``).
     Returns (filler, start offset)."""
     p = Path(path)
     files = sorted(p.glob("*.txt")) if p.is_dir() else [p]
@@ -118,9 +132,9 @@ def load_filler(path, n_bytes: int, seed: int = 0) -> tuple[bytes, int]:
     nl = data.find(b"\n", start)
     start = nl + 1 if start and 0 <= nl < len(data) - 1 else 0
     text = data[start:]
-    while len(text) < n_bytes:
+    while len(text) < n_bytes + extra:
         text += b"\n" + data
-    return fit(text, n_bytes), start
+    return fit(text, n_bytes + extra), start
 
 
 def fit(text: bytes, n_bytes: int) -> bytes:
@@ -160,6 +174,12 @@ def build_prompt(filler: bytes, depth: float, spec: NeedleSpec) -> tuple[bytes, 
     p = int(starts[np.argmin(np.abs(starts - depth * len(filler)))])
     prompt = filler[:p] + (spec.needle + " ").encode() + filler[p:] + ("\n" + spec.question).encode()
     return prompt, p
+
+
+def control_prompt(filler: bytes, spec: NeedleSpec) -> bytes:
+    """The no-needle control: ``filler + "\\n" + question`` (no needle sentence). For a prompt of
+    ``length`` bytes pass ``length - len(("\\n" + question).encode())`` bytes of filler."""
+    return filler + ("\n" + spec.question).encode()
 
 
 def default_lengths(context: int, reserve: int = 0) -> list[int]:
@@ -247,24 +267,34 @@ def run_needle(model, spec: NeedleSpec, haystack, lengths: list[int], depths: li
     if min(lengths) <= over + 16:
         raise UserError(f"lengths must exceed {over + 16} bytes (needle and question take {over})")
     distractors = distractor_keys(spec.key, n_distractors, seed)
-    filler_all, start = load_filler(haystack, max(lengths) - over, seed)
-    cells = []
+    q_len = len(("\n" + spec.question).encode())
+    # the control's filler continues the same text where the needle's bytes were
+    filler_all, start = load_filler(haystack, max(lengths) - over, seed, extra=over - q_len)
+    cells, controls = [], {}
     for L in sorted(lengths):
         filler = fit(filler_all, L - over)
+        control = control_prompt(fit(filler_all, L - q_len), spec)
+        assert len(control) == L
+        controls[L] = score_prompt(model, control, spec, distractors, long_mode)
         for d in depths:
             prompt, off = build_prompt(filler, d, spec)
             assert len(prompt) == L
             res = score_prompt(model, prompt, spec, distractors, long_mode)
             cells.append({"length": L, "depth": d, "actual_depth": off / len(filler),
                           "needle_offset": off,
-                          "needle_in_window": off >= L - res["bytes_seen"], **res})
+                          "needle_in_window": off >= L - res["bytes_seen"], **res,
+                          "logprob_gain": res["logprob"] - controls[L]["logprob"]})
     n = len(cells)
     by_len = []
     for L in sorted(lengths):
-        cs = [c for c in cells if c["length"] == L]
+        cs, ctl = [c for c in cells if c["length"] == L], controls[L]
         by_len.append({"length": L, "mode": cs[0]["mode"],
                        "exact_acc": sum(c["exact"] for c in cs) / len(cs),
-                       "mean_rank": float(np.mean([c["rank"] for c in cs]))})
+                       "mean_rank": float(np.mean([c["rank"] for c in cs])),
+                       "control_rank": ctl["rank"], "control_logprob": ctl["logprob"],
+                       "control_logprob_margin": ctl["logprob_margin"],
+                       "control_exact": ctl["exact"], "control_completion": ctl["completion"],
+                       "mean_logprob_gain": float(np.mean([c["logprob_gain"] for c in cs]))})
     cfg = model.config
     return {"model": {"family": cfg.family, "context": cfg.context, "n_params": model.n_params(),
                       "memory_rule": getattr(cfg, "memory_rule", None)},
@@ -274,34 +304,54 @@ def run_needle(model, spec: NeedleSpec, haystack, lengths: list[int], depths: li
             "depths": list(depths), "cells": cells,
             "summary": {"exact_acc": sum(c["exact"] for c in cells) / n,
                         "mean_rank": float(np.mean([c["rank"] for c in cells])),
-                        "chance_rank": n_distractors / 2, "by_length": by_len}}
+                        "chance_rank": n_distractors / 2,
+                        "control_rank": float(np.mean([b["control_rank"] for b in by_len])),
+                        "control_exact_acc": sum(b["control_exact"] for b in by_len) / len(by_len),
+                        "mean_logprob_gain": float(np.mean([c["logprob_gain"] for c in cells])),
+                        "by_length": by_len}}
 
 
 def plot_needle(result: dict, path) -> None:
-    """Heat maps (depth x length) of exact greedy recall and of the distractor rank."""
+    """Heat maps (depth x length) of exact greedy recall, of the distractor rank (the no-needle
+    control's rank in each length's tick label), and of the log-probability gain over the
+    control (only for results that have it)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     lens, depths = result["lengths"], result["depths"]
     n_d = len(result["distractors"])
-    grids = {k: np.full((len(depths), len(lens)), np.nan) for k in ("exact", "rank")}
+    has_gain = all("logprob_gain" in c for c in result["cells"])
+    keys = ["exact", "rank"] + (["gain"] if has_gain else [])
+    grids = {k: np.full((len(depths), len(lens)), np.nan) for k in keys}
     modes = {}
     for c in result["cells"]:
         i, j = depths.index(c["depth"]), lens.index(c["length"])
         grids["exact"][i, j] = float(c["exact"])
         grids["rank"][i, j] = c["rank"]
+        if "gain" in grids:
+            grids["gain"][i, j] = c["logprob_gain"]
         modes[j] = c["mode"]
-    fig, axes = plt.subplots(1, 2, figsize=(max(10.0, 3 + 2.4 * len(lens)), 2 + 0.35 * len(depths)),
+    control = {b["length"]: b["control_rank"] for b in result["summary"]["by_length"]
+               if "control_rank" in b}
+    width = max(5.0 * len(keys), 3 + 1.2 * len(keys) * len(lens))
+    fig, axes = plt.subplots(1, len(keys), figsize=(width, 2 + 0.35 * len(depths)),
                              layout="constrained")
+    gmax = float(np.nanmax(np.abs(grids["gain"]))) if "gain" in grids else 0.0
+    gmax = gmax if gmax > 0 else 1.0
     specs = [("exact", "exact greedy completion", 0, 1, "RdYlGn"),
-             ("rank", f"rank of the key among {n_d} distractors (0 best)", 0, n_d, "RdYlGn_r")]
+             ("rank", f"distractors (of {n_d}) above the key: 0 best, chance {n_d / 2:g}",
+              0, n_d, "RdYlGn_r"),
+             ("gain", "log p(key) gain over the no-needle control (nats)", -gmax, gmax, "RdBu")]
     for ax, (k, title, lo, hi, cmap) in zip(axes, specs):
         im = ax.imshow(grids[k], vmin=lo, vmax=hi, cmap=cmap, origin="upper", aspect="auto")
         for (r, col), v in np.ndenumerate(grids[k]):
             if not np.isnan(v):
-                ax.text(col, r, f"{v:.0f}" if k == "exact" else f"{v:g}", ha="center",
-                        va="center", fontsize=7)
+                text = {"exact": f"{v:.0f}", "rank": f"{v:g}", "gain": f"{v:+.1f}"}[k]
+                ax.text(col, r, text, ha="center", va="center", fontsize=7)
         labels = [f"{L}\n{modes.get(j, '')}" for j, L in enumerate(lens)]
+        if k == "rank" and control:
+            labels = [f"{lab}\ncontrol {control[L]:g}" if L in control else lab
+                      for lab, L in zip(labels, lens)]
         ax.set_xticks(range(len(lens)), labels, fontsize=7)
         ax.set_yticks(range(len(depths)), [f"{d:.0%}" for d in depths], fontsize=7)
         inside = [j for j, L in enumerate(lens) if L <= result["model"]["context"]]
