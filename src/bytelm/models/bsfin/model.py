@@ -172,6 +172,11 @@ class BsfinLM(ByteLM):
             if p.dim() >= 2 and not name.endswith("attn.mix"):
                 nn.init.normal_(p, 0.0, self.config.init_std)
 
+    # The patcher runs eagerly inside a compiled model (one graph break): Inductor (torch 2.11,
+    # CUDA) fails on its clamped index arithmetic with "InductorError: ValueError: The argument
+    # '((0)) + 1' is not comparable" (benchmarks/results/compile_probe_bsfin_h100.json). It is
+    # integer work under no_grad, a small part of a step.
+    @torch.compiler.disable
     def boundaries(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T) bool: True where a patch ends (causal)."""
         with torch.no_grad():
