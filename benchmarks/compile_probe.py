@@ -4,8 +4,7 @@
 
 Tries, each in a fresh model with the same weights: eager; the whole model compiled (the
 training loop's default); and "regions": every submodule listed by --regions compiled on its
-own while the rest (e.g. the patcher's boundary search) stays eager; "whole_plain" compiles
-the whole model without the family's ``compile_options``. For each: status (the
+own while the rest (e.g. the patcher's boundary search) stays eager. For each: status (the
 error's last traceback lines on failure), first-step time (compile included) and the median
 of the following forward+backward steps under bf16 autocast. Writes the JSON after each try.
 """
@@ -44,7 +43,6 @@ def main() -> None:
     ap.add_argument("--tries", default="eager,whole,regions")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
-    from bytelm.models.base import compile_model
     from bytelm.registry import create_model, preset_config
     dev = "cuda" if torch.cuda.is_available() else "cpu"
     cfg = preset_config(args.preset)
@@ -63,9 +61,7 @@ def main() -> None:
         model.load_state_dict(state)
         model.train()
         try:
-            if name == "whole":  # what the training loop does (with the family's options)
-                run = compile_model(model)
-            elif name == "whole_plain":  # no family options
+            if name == "whole":  # what the training loop does
                 run = torch.compile(model)
             elif name == "regions":
                 for attr in args.regions.split(","):

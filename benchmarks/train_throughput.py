@@ -18,7 +18,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 def bench(preset: str, batch: int, compile_: bool, steps: int = 20, warmup: int = 5) -> dict:
     import bytelm
-    from bytelm.models.base import compile_model
     from bytelm.nn.loss import byte_cross_entropy
     from bytelm.train.perf import peak_tflops
     dev = torch.device("cuda")
@@ -26,7 +25,7 @@ def bench(preset: str, batch: int, compile_: bool, steps: int = 20, warmup: int 
     model = bytelm.create_model(preset).to(dev)
     T = model.config.context
     opt = torch.optim.AdamW(model.param_groups(0.1), lr=1e-4, fused=True)
-    fwd = compile_model(model) if compile_ else model
+    fwd = torch.compile(model) if compile_ else model
     x = torch.randint(0, 256, (batch, T + 1), device=dev)
     torch.cuda.reset_peak_memory_stats(dev)
 

@@ -15,7 +15,6 @@ import torch
 from bytelm.bench.memory import device_peak_gib, failure_status, host_peak_rss_gib, reset_peak
 from bytelm.bench.timing import time_fn
 from bytelm.errors import UserError
-from bytelm.models.base import compile_model
 from bytelm.nn.loss import byte_cross_entropy
 from bytelm.registry import create_model, preset_config
 from bytelm.train.perf import mfu, peak_tflops
@@ -66,7 +65,7 @@ def train_row(preset: str, batch: int, seq_len: int, compile_: bool, steps: int,
     # the AdamW of bytelm.optim.build_optimizer (decay on matrices only, fused on CUDA)
     opt = torch.optim.AdamW(model.param_groups(0.1), lr=3e-4,
                             fused=True if device.type == "cuda" else None)
-    fwd = compile_model(model) if compile_ else model
+    fwd = torch.compile(model) if compile_ else model
     params = list(model.parameters())
     x = torch.randint(0, 256, (batch, seq_len + 1), device=device)
     last_loss = []

@@ -51,8 +51,6 @@ class ByteLM(nn.Module):
     """
 
     config: ModelConfig
-    #: Inductor options this family needs under ``torch.compile`` (see ``compile_model``).
-    compile_options: dict[str, Any] = {}
 
     def __init__(self, config: ModelConfig):
         super().__init__()
@@ -110,14 +108,3 @@ class ByteLM(nn.Module):
         """Writes ``config.json`` + ``model.safetensors`` into directory ``path`` (atomically)."""
         from bytelm.train.checkpoint import save_model
         save_model(self, path)
-
-
-def compile_model(model: ByteLM, fn=None):
-    """``torch.compile(fn or model)`` with the family's Inductor options.
-
-    Every compile of a model (training loop, ``bytelm bench``) goes through here, so a family
-    that needs an Inductor work-around (``ByteLM.compile_options``) gets it everywhere.
-    fn: what to compile instead of the model itself (e.g. its DDP/FSDP wrapper).
-    """
-    opts = dict(model.compile_options)
-    return torch.compile(model if fn is None else fn, options=opts or None)

@@ -16,7 +16,6 @@ from tqdm import tqdm
 
 from bytelm.config import RunConfig, dump_json, run_config_from_dict
 from bytelm.errors import UserError
-from bytelm.models.base import compile_model
 from bytelm.nn.loss import byte_cross_entropy
 from bytelm.optim import build_optimizer
 from bytelm.registry import create_model
@@ -149,7 +148,7 @@ class Trainer:
                 torch.cuda.set_rng_state(rng["cuda"], self.device)
         if self.curriculum is not None:
             self.curriculum.set_total_steps(self.total_steps)
-        self.fwd = compile_model(self.model, self.wrapped) if cfg.train.compile else self.wrapped
+        self.fwd = torch.compile(self.wrapped) if cfg.train.compile else self.wrapped
         self.metrics = None
         if info.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)

@@ -140,11 +140,6 @@ class BsfinLM(ByteLM):
     """forward: x (B, T) -> ModelOutput(logits (B, T, 256), stats: patches per row, mean length)."""
 
     config: BsfinConfig
-    # Inductor's loop merging (GPU only, after fusion) fails on the patch-packing index
-    # arithmetic in torch 2.11: "InductorError: ValueError: The argument '((0)) + 1' is not
-    # comparable" from sizevars.stride_vars (benchmarks/results/compile_probe_bsfin_h100.json).
-    compile_options = {"loop_ordering_after_fusion": False}
-
     def __init__(self, config: BsfinConfig):
         super().__init__(config)
         c = config
@@ -174,8 +169,8 @@ class BsfinLM(ByteLM):
 
     # The patcher runs eagerly inside a compiled model (one graph break): Inductor (torch 2.11,
     # CUDA) fails on its clamped index arithmetic with "InductorError: ValueError: The argument
-    # '((0)) + 1' is not comparable" (benchmarks/results/compile_probe_bsfin_h100.json). It is
-    # integer work under no_grad, a small part of a step.
+    # '((0)) + 1' is not comparable" (benchmarks/results/compile_probe_bsfin_h100.json; with
+    # this break it compiles: compile_probe_bsfin_fix_h100.json). Integer work under no_grad.
     @torch.compiler.disable
     def boundaries(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T) bool: True where a patch ends (causal)."""
