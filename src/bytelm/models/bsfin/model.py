@@ -245,46 +245,53 @@ class BsfinLM(ByteLM):
         """Bytes the decoder's KV caches still hold (they are sized to the context)."""
         return self.config.context - state.history.shape[1]
 
-    def _close_patch(self, state: BsfinState, b: int, t: int) -> None:
-        """Row b's patch ending at byte t closes: encode it, run one complex step, keep its memory."""
-        row = state.rows[b]
-        # the n-gram hashes of the patch's first bytes read up to max(ngrams) - 1 bytes before it
-        lo = max(0, row["start"] - max(self.config.ngrams) + 1)
-        L = t + 1 - row["start"]
-        e = self.embed(state.history[b:b + 1, lo:t + 1])[:, -L:]
-        grid = e.new_zeros(1, 1, self.config.max_patch, e.shape[-1])
-        grid[0, 0, :L] = e[0]
-        mask = torch.zeros(1, 1, self.config.max_patch, dtype=torch.bool, device=e.device)
-        mask[0, 0, :L] = True
-        vec = self.encoder(grid, mask)  # (1, 1, d)
+    def _close_patches(self, state: BsfinState, b: int, ends: list[int]) -> None:
+        """Row b's patches ending at bytes ``ends`` (ascending) close: encode them together, run
+        the complex stack over the new positions at once (its caches grow by len(ends)), and
+        keep their memories."""
+        c, row = self.config, state.rows[b]
+        starts = [row["start"]] + [t + 1 for t in ends[:-1]]
+        # the n-gram hashes of a patch's first bytes read up to max(ngrams) - 1 bytes before it
+        lo = max(0, row["start"] - max(c.ngrams) + 1)
+        e = self.embed(state.history[b:b + 1, lo:ends[-1] + 1])[0]  # (n_bytes, d)
+        n = len(ends)
+        grid = e.new_zeros(1, n, c.max_patch, e.shape[-1])
+        mask = torch.zeros(1, n, c.max_patch, dtype=torch.bool, device=e.device)
+        for j, (s0, t) in enumerate(zip(starts, ends)):
+            grid[0, j, :t + 1 - s0] = e[s0 - lo:t + 1 - lo]
+            mask[0, j, :t + 1 - s0] = True
+        vec = self.encoder(grid, mask)  # (1, n, d)
         pos = len(row["ends"])
         r, i = self.pos(*self.to_complex(vec, torch.zeros_like(vec)), start=pos)
         for layer, cache in zip(self.layers, row["layers"]):
             r, i = layer.step(r, i, cache, pos)
         state.mem[b] = torch.cat([state.mem[b], self._complex_to_memory(r, i)[0]], 0)
-        row["ends"].append(t)
-        row["start"] = t + 1
+        row["ends"].extend(ends)
+        row["start"] = ends[-1] + 1
 
     def step(self, x: torch.Tensor, state: BsfinState):
-        B = x.shape[0]
-        out = []
-        for j in range(x.shape[1]):
-            state.history = torch.cat([state.history, x[:, j:j + 1].long()], 1)
-            t = state.history.shape[1] - 1
-            ends = self.boundaries(state.history)[:, -1]
-            for b in range(B):
-                if bool(ends[b]):
-                    self._close_patch(state, b, t)
-            M = max(m.shape[0] for m in state.mem)
-            mem = self.null.new_zeros(B, M, self.config.d_local)
-            end_pos = torch.full((B, M), t + 1, dtype=torch.long, device=x.device)
-            for b in range(B):
-                n = state.mem[b].shape[0]
-                mem[b, :n] = state.mem[b]
-                end_pos[b, :n] = torch.tensor(state.rows[b]["ends"], device=x.device)
-            e = self.embed(state.history[:, -max(self.config.ngrams):])[:, -1:]
-            out.append(self._decode(e, mem, end_pos, state.dec, start=t).float())
-        return torch.cat(out, 1), state
+        """Feeds x (B, L) at once: one patcher call, the patches that close in x encoded together,
+        one decoder pass over the L bytes (a prompt is a single step, not L of them)."""
+        B, L = x.shape
+        t0 = state.history.shape[1]
+        state.history = torch.cat([state.history, x.long()], 1)
+        # the patcher is causal: boundaries before t0 are the ones already acted on
+        new_ends = self.boundaries(state.history)[:, t0:].cpu()  # one host sync per call
+        for b in range(B):
+            ends = (t0 + new_ends[b].nonzero().flatten()).tolist()
+            if ends:
+                self._close_patches(state, b, ends)
+        M = max(m.shape[0] for m in state.mem)
+        mem = self.null.new_zeros(B, M, self.config.d_local)
+        # empty slots end after every new byte: never visible
+        end_pos = torch.full((B, M), t0 + L, dtype=torch.long, device=x.device)
+        for b in range(B):
+            n = state.mem[b].shape[0]
+            mem[b, :n] = state.mem[b]
+            end_pos[b, :n] = torch.tensor(state.rows[b]["ends"], device=x.device)
+        lo = max(0, t0 - max(self.config.ngrams) + 1)
+        e = self.embed(state.history[:, lo:])[:, -L:]
+        return self._decode(e, mem, end_pos, state.dec, start=t0).float(), state
 
     def flops_per_byte(self, seq_len: int | None = None) -> float:
         """6 * (byte-level params + patch-level params / mean patch length of ~4.5 bytes), plus
