@@ -80,3 +80,23 @@ def test_fit_threshold():
     assert thetas == sorted(thetas)
     with pytest.raises(UserError, match="target"):
         fit_threshold(p, TEXT, 0.5)
+
+
+def test_loaded_lm_follows_the_data_device(tmp_path, monkeypatch):
+    """An LM the patcher loaded itself moves to the bytes' device (a BSFIN moved to the GPU
+    would otherwise score every batch with its patcher's LM on the CPU); a model passed in is
+    left where it is. The meta device stands in for a second device; the LM's forward is
+    stubbed (it cannot run on meta), the move is what is checked."""
+    import bytelm.patching.entropy as E
+    tiny_lm().save(tmp_path / "lm")
+    owned = EntropyModelPatcher(path=str(tmp_path / "lm"), threshold=2.0)
+    passed = EntropyModelPatcher(model=tiny_lm(), threshold=2.0)
+    x = torch.randint(0, 256, (2, 40), dtype=torch.uint8)
+    assert owned.scores(x).shape == (2, 40)  # same device: no move, real forward
+    moves = []
+    for p in (owned, passed):
+        monkeypatch.setattr(p.model, "to", lambda *a, _p=p, **k: moves.append((_p, a)))
+    monkeypatch.setattr(E, "next_byte_entropy", lambda model, x, *a: torch.zeros(x.shape, device=x.device))
+    owned.scores(x.to("meta"))
+    passed.scores(x.to("meta"))
+    assert moves == [(owned, (torch.device("meta"),))]

@@ -98,7 +98,10 @@ class EntropyModelPatcher(Patcher):
     Args:
         config: an EntropyModelConfig (or pass its fields as keywords).
         model: the LM; if None, loaded from ``config.path`` with ``bytelm.load``. It is kept as
-            a plain attribute (not a submodule) and never trained here.
+            a plain attribute (not a submodule) and never trained here. An LM the patcher
+            loaded itself follows the data: it moves to the device of the bytes it scores (a
+            BSFIN moved to the GPU does not move its patcher's LM, which would otherwise run on
+            the CPU every step); a model passed in stays where the caller put it.
     """
 
     name = "entropy-model"
@@ -107,6 +110,7 @@ class EntropyModelPatcher(Patcher):
 
     def __init__(self, config: EntropyModelConfig | None = None, *, model=None, **overrides):
         super().__init__(config, **overrides)
+        self.owns_model = model is None
         if model is None:
             if not self.config.path:
                 raise UserError("the entropy-model patcher needs a model (path=CHECKPOINT or model=)")
@@ -119,6 +123,8 @@ class EntropyModelPatcher(Patcher):
 
     def scores(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T) bytes -> (B, T) next-byte entropy in bits."""
+        if self.owns_model and next(self.model.parameters()).device != x.device:
+            self.model.to(x.device)
         return next_byte_entropy(self.model, x, self.config.stride, self.config.batch_size)
 
     def candidates(self, x: torch.Tensor) -> torch.Tensor:
