@@ -38,6 +38,9 @@ def main() -> None:
     ap.add_argument("--preset", default="transformer-30m")
     ap.add_argument("--result", default=None,
                     help="result file name in --out (default baseline_NAME.json)")
+    ap.add_argument("--needle", choices=("en", "tr"), default=None,
+                    help="after the test eval, run `bytelm needle --lang LANG` on the best "
+                         "checkpoint into OUT/needle_NAME (heat map + JSON)")
     ap.add_argument("train_args", nargs="*", help="extra --key=value training options")
     args = ap.parse_args()
     from gpu_ceilings import measure
@@ -63,6 +66,11 @@ def main() -> None:
     test = json.loads(test_json.read_text())
     result = record(args, cmds, ceilings, run, data, test, t0)
     result_path.write_text(json.dumps(result, indent=2) + "\n")
+    if args.needle:
+        sh(py + ["needle", str(run / "ckpt" / "best"), "--lang", args.needle,
+                 "--out", str(out / f"needle_{args.name}")], cmds)
+        result["commands"] = cmds
+        result_path.write_text(json.dumps(result, indent=2) + "\n")
     summary = result["train_summary"]
     print(json.dumps({k: result[k] for k in ("benchmark", "best_val", "test", "mfu_vs_measured_matmul")}
                      | {"steady_bytes_per_s": summary["steady_bytes_per_s"], "mfu": summary["mfu"],

@@ -1,7 +1,8 @@
 # bsfin-35m on the baseline's benchmarks (issue #5), one device call per run, from the repo root
 # with .whl and .gpu-data carried:
 #   bash benchmarks/gpu_bsfin.sh {en|tr} {babylon|entropy-model} OUT_DIR [LM_CKPT]
-# Same recipe, budgets (en 8.3 min, tr 5 min) and test protocol as baseline_{en,tr}.json.
+# Same recipe, budgets (en 8.3 min, tr 5 min) and test protocol as baseline_{en,tr}.json;
+# then the needle test on the best checkpoint (OUT_DIR/needle_bsfin_LANG_PATCHER).
 # entropy-model: benchmarks/entropy_lm.py trains the patcher's LM (transformer-small, ~1 min)
 # and fits its threshold to babylon's mean patch; with LM_CKPT it only fits. English needs
 # LM_CKPT: its 8.3-minute budget leaves no room for the LM in a 10-minute call (train it in an
@@ -24,4 +25,5 @@ if [ "$P" = entropy-model ]; then
 fi
 timeout 585 python3 benchmarks/baseline.py --name "bsfin_${L}_${P}" --preset bsfin-35m \
     --source "../shared/data/$L/text" --minutes "$MIN" --out "$O" --result "bsfin_${L}_${P}.json" \
+    --needle "$L" \
     -- $R $M
