@@ -1,6 +1,7 @@
 # Source this on the device machine from the repository root (see docs/benchmarks.md):
 #   source benchmarks/gpu_env.sh
-# - installs the carried fla-core wheel (.whl/) into /tmp/site (the machine has no registry);
+# - installs the carried fla-core wheel (.whl/) into /tmp/site (the machine has no registry),
+#   and the tokenizers wheel when the machine has no tokenizers;
 # - unpacks the carried corpora (.gpu-data/*.tar.xz) into ../shared/data, where the configs
 #   and the CPU tests expect them (../shared does not travel);
 # - restores the carried compile caches (.gpu-data/cache.tgz: Inductor + Triton), so kernels
@@ -8,6 +9,10 @@
 #   (xz, in 15 MB parts: the device returns files of at most 16 MiB).
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
     --target /tmp/site .whl/fla_core-*.whl || return 1
+# the BPE baseline of `bytelm kasgarli --bpe` needs tokenizers (abi3 wheel, if the machine lacks it)
+python3 -c "import tokenizers" 2>/dev/null || ! ls .whl/tokenizers-*.whl >/dev/null 2>&1 || \
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
+        --target /tmp/site .whl/tokenizers-*.whl || return 1
 export PYTHONPATH="$PWD/src:/tmp/site" PYTHONUNBUFFERED=1
 export TORCHINDUCTOR_CACHE_DIR=/tmp/ind TRITON_CACHE_DIR=/tmp/ind/triton
 mkdir -p ../shared/data /tmp/ind

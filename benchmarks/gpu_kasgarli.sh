@@ -1,0 +1,24 @@
+# The Kasgarli cross-language test with its BPE baseline on the GPU (issue #7), one device call
+# per corpus, from the repo root with .whl (fla + tokenizers wheels) and .gpu-data carried:
+#   bash benchmarks/gpu_kasgarli.sh {bible|ntrex} OUT_DIR [PRESET] [STEPS]
+# bible: eng,tur,hun,kor,est,jpn (4-5 MB each); ntrex: the 15 NTREX languages (~0.3 MB each).
+# Every language trains PRESET (default transformer-small) for STEPS steps on bytes, and the
+# same preset over BPE tokens (vocabularies 1000 and 4000) at the byte run's training FLOPs;
+# all are scored in bits per byte of the same held-out lines. Results: OUT_DIR/kasgarli_CORPUS.json
+# and .png. The run folder (runs/kasgarli_CORPUS) resumes finished languages if the machine
+# is still warm for a second call.
+set -o pipefail
+C=${1:?usage: gpu_kasgarli.sh {bible|ntrex} OUT_DIR [PRESET] [STEPS]}
+O=${2:?usage: gpu_kasgarli.sh {bible|ntrex} OUT_DIR [PRESET] [STEPS]}
+PRESET=${3:-transformer-small}
+if [ "$C" = bible ]; then LANGS=eng,tur,hun,kor,est,jpn; STEPS=${4:-1500}
+else LANGS=aze,deu,eng,est,eus,fin,hun,jpn,kaz,kir,kor,tat,tuk,tur,uzb; STEPS=${4:-400}; fi
+source benchmarks/gpu_env.sh >/dev/null || exit 1
+timeout 560 python3 -m bytelm kasgarli --corpus "../shared/data/parallel/$C" --langs "$LANGS" \
+    --preset "$PRESET" --steps "$STEPS" --evals 5 --bpe 1000,4000 --out "runs/kasgarli_$C" \
+    --train.batch_size=32 --optim.lr=1e-3 --train.progress=false
+rc=$?
+for f in json png; do
+    [ -f "runs/kasgarli_$C/kasgarli.$f" ] && cp "runs/kasgarli_$C/kasgarli.$f" "$O/kasgarli_$C.$f"
+done
+exit $rc
