@@ -223,6 +223,7 @@ GEN_CASES = {
     "max-bytes-zero": (["--prompt", "a", "--max-bytes", "0"], ["--max-bytes must be >= 1"]),
     "bad-device": (["--prompt", "a", "--device", "bogus"], ["device", "'bogus'"]),
     "no-prompt": ([], ["--prompt"]),
+    "compile-not-agiformer": (["--prompt", "a", "--compile"], ["--compile", "AGIFORMER"]),
 }
 
 

@@ -89,3 +89,21 @@ def test_generate_entropy_mode_runs():
     m = bytelm.create_model("transformer-tiny").eval()
     a = generate_bytes(m, "hi", max_bytes=20, mode="entropy", seed=1)
     assert a == generate_bytes(m, "hi", max_bytes=20, mode="entropy", seed=1) and len(a) == 20
+
+
+def test_compiled_decoding_gives_the_same_bytes():
+    """generate(compile=True) (AGIFORMER's compiled fixed-shape decoder) samples the same bytes
+    as the reference path, greedy and with a seed, past the context; the decoder is reused."""
+    torch.manual_seed(0)
+    m = bytelm.create_model("agiformer-tiny", context=32).eval()
+    for kw in ({"temperature": 0}, {"temperature": 0.9, "top_k": 40, "seed": 3}):
+        ref = generate_bytes(m, b"abcdefghij", max_bytes=50, **kw)
+        assert generate_bytes(m, b"abcdefghij", max_bytes=50, compile=True, **kw) == ref
+    assert len(m.__dict__["_static_decoders"]) == 1
+    assert "_static_decoders" not in "".join(m.state_dict())
+
+
+def test_compiled_decoding_is_agiformer_only():
+    m = bytelm.create_model("transformer-tiny").eval()
+    with pytest.raises(bytelm.errors.UserError, match="AGIFORMER"):
+        generate_bytes(m, b"ab", max_bytes=2, compile=True)

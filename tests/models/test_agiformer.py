@@ -109,3 +109,45 @@ def test_changing_plasticity_does_not_recompile():
     assert n > 0 and len(graphs) == n
     assert not torch.equal(low, ref) and torch.equal(again, ref)
     torch._dynamo.reset()
+
+
+def _static_vs_reference(spec: str, prompt: int, n: int, compile_mode=None, batch: int = 2):
+    from bytelm.models.agiformer.static_decode import StaticDecoder
+    from tests.contracts import _model
+    m = _model(spec).eval()
+    # random weights: make the ACT halt at different steps for different positions
+    torch.nn.init.normal_(m.reason.halt.bias, 0.0, 1.0) if m.reason is not None else None
+    x = torch.randint(0, 256, (batch, prompt + n), generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        state = m.init_state(batch)
+        ref = [m.step(x[:, :prompt], state)[0]]
+        ref += [m.step(x[:, i:i + 1], state)[0] for i in range(prompt, prompt + n)]
+        dec = StaticDecoder(m, batch, compile=compile_mode)
+        out = [dec.prefill(x[:, :prompt])]
+        out += [dec.step(x[:, i])[:, None] for i in range(prompt, prompt + n)]
+    torch.testing.assert_close(torch.cat(out, 1), torch.cat(ref, 1), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("spec", CONFIGS)
+def test_static_decoder_equals_reference_step(spec):
+    """The fixed-shape decoder (ring-buffer window cache, tensor positions, ACT without early
+    exit) gives the reference step's logits, past the window (the ring wraps) and for prompts
+    shorter than a patch."""
+    _static_vs_reference(spec, prompt=11, n=45)
+    _static_vs_reference(spec, prompt=2, n=9, batch=1)
+
+
+def test_static_decoder_compiled_equals_reference_step():
+    """Compiled (one graph per in-patch phase) it still equals the reference."""
+    _static_vs_reference("agiformer-tiny[window=2]", prompt=7, n=21, compile_mode="default")
+
+
+def test_act_without_early_exit_is_the_same():
+    torch.manual_seed(0)
+    blk = RecurrentReasoningBlock(16, 32, max_steps=4).eval()
+    torch.nn.init.normal_(blk.halt.bias, 0.0, 2.0)
+    x = torch.randn(2, 7, 16)
+    a, pa, sa, _ = blk(x)
+    b, pb, sb, _ = blk(x, early_exit=False)
+    torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-6)
+    assert torch.equal(pa, pb) and torch.equal(sa, sb)

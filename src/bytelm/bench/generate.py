@@ -27,17 +27,40 @@ def _argmax_next(logits: torch.Tensor) -> torch.Tensor:
 
 
 def decode_row(model, name: str, batch: int, context: int, new_bytes: int, prefill_reps: int,
-               decode_reps: int, decode_warmup: int, device: torch.device) -> dict:
+               decode_reps: int, decode_warmup: int, device: torch.device,
+               decode: str = "eager", kv_dtype: torch.dtype | None = None) -> dict:
     """Prefill and decode timings of one (batch, context); see the module docstring.
 
     When the cache holds the prompt but not prompt + warm-up + new bytes, decoding is timed
     after a shorter prompt that ends the run exactly at the cache's capacity (``decode_start``
     says where it started); the time to first byte still uses the full prompt.
+    decode "compiled": AGIFORMER's compiled fixed-shape decoder (``static_decoder``; CUDA graphs
+    on CUDA), whose first call (compilation) falls in the untimed warm-up.
     """
     cap = model.state_capacity(model.init_state(1, device))
     row = {"model": name, "family": model.config.family, "batch": batch, "context": context,
            "cache_limit": cap, "beyond_trained_context": context > model.config.context,
-           "status": "ok"}
+           "decode": decode, "status": "ok"}
+    if decode == "compiled" and not hasattr(model, "static_decoder"):
+        row["status"] = "n/a: compiled decoding is built for AGIFORMER only"
+        return row
+    if decode == "compiled":
+        dec = model.static_decoder(batch, dtype=kv_dtype,
+                                   compile="reduce-overhead" if device.type == "cuda" else "default")
+        # every one of the P phase graphs compiles, then records its CUDA graph, in the warm-up
+        decode_warmup = max(decode_warmup, 4 * model.P)
+
+        def init_step(x):
+            return dec.prefill(x), None
+
+        def step(nxt, state):
+            return dec.step(nxt[:, 0])[:, None], state
+    else:
+        def init_step(x):
+            return model.step(x, model.init_state(batch, device))
+
+        def step(nxt, state):
+            return model.step(nxt, state)
     if cap is not None and context > cap:
         row["status"] = NA_CONTEXT
         row["note"] = f"a {context}-byte prompt does not fit the {cap}-byte cache"
@@ -48,8 +71,7 @@ def decode_row(model, name: str, batch: int, context: int, new_bytes: int, prefi
     held: dict = {}
 
     def prefill(x=prompt):
-        state = model.init_state(batch, device)
-        logits, state = model.step(x, state)
+        logits, state = init_step(x)
         held["state"], held["next"] = state, _argmax_next(logits)
 
     try:
@@ -70,13 +92,13 @@ def decode_row(model, name: str, batch: int, context: int, new_bytes: int, prefi
                            f"warm-up + {n_timed} new bytes fit the {cap}-byte cache")
         state, nxt = held["state"], held["next"]
         for _ in range(decode_warmup):
-            logits, state = model.step(nxt, state)
+            logits, state = step(nxt, state)
             nxt = _argmax_next(logits)
         sw = Stopwatch(device)
         for _ in range(n_timed // seg):
             sw.start()
             for _ in range(seg):
-                logits, state = model.step(nxt, state)
+                logits, state = step(nxt, state)
                 nxt = _argmax_next(logits)
             sw.stop()
         per_byte = [t / seg for t in sw.times_ms()]
@@ -104,7 +126,8 @@ def _prefill_fields(pre: dict, batch: int, context: int) -> dict:
 def bench_generate(models: list[tuple[str, Callable[[], torch.nn.Module]]], contexts: list[int],
                    new_bytes: int, batches: list[int], dtype: torch.dtype, device: torch.device,
                    prefill_reps: int = 3, decode_reps: int = 4, decode_warmup: int = 8,
-                   on_row: Callable[[dict], None] | None = None) -> list[dict]:
+                   on_row: Callable[[dict], None] | None = None,
+                   decodes: tuple[str, ...] = ("eager",)) -> list[dict]:
     """One row per (model, batch, context).
 
     Args:
@@ -117,6 +140,8 @@ def bench_generate(models: list[tuple[str, Callable[[], torch.nn.Module]]], cont
         prefill_reps: timed prefills (after one untimed first call, reported apart).
         decode_warmup: untimed single-byte steps before the timed ones.
         on_row: called with each finished row (e.g. to save partial results).
+        decodes: "eager" (the models' ``step``) and/or "compiled" (AGIFORMER's compiled
+            fixed-shape decoder), one row each.
     Returns:
         rows (dicts, JSON-serialisable).
     """
@@ -126,12 +151,14 @@ def bench_generate(models: list[tuple[str, Callable[[], torch.nn.Module]]], cont
         amp = (torch.autocast(device_type=device.type, dtype=torch.bfloat16)
                if dtype == torch.bfloat16 else contextlib.nullcontext())
         with torch.no_grad(), amp:
-            for batch in batches:
-                for ctx in contexts:
-                    log.info("generate %s batch %d context %d", name, batch, ctx)
-                    rows.append(decode_row(model, name, batch, ctx, new_bytes, prefill_reps,
-                                           decode_reps, decode_warmup, device))
-                    if on_row:
-                        on_row(rows[-1])
+            for decode in decodes:
+                for batch in batches:
+                    for ctx in contexts:
+                        log.info("generate %s batch %d context %d (%s)", name, batch, ctx, decode)
+                        rows.append(decode_row(model, name, batch, ctx, new_bytes, prefill_reps,
+                                               decode_reps, decode_warmup, device, decode,
+                                               dtype if dtype == torch.bfloat16 else None))
+                        if on_row:
+                            on_row(rows[-1])
         del model
     return rows

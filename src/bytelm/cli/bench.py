@@ -67,6 +67,9 @@ def add_parser(sub) -> None:
                    help="segments the new bytes are timed in; the median one is reported "
                         "(GPU 4, CPU 2)")
     g.add_argument("--decode-warmup", type=int, default=8, help="untimed decode steps first")
+    g.add_argument("--decode", default="eager", choices=["eager", "compiled", "both"],
+                   help="compiled: AGIFORMER's compiled fixed-shape decoder (CUDA graphs on a "
+                        "GPU; warm-up raised to 4 patches); both: a row for each")
     g.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"],
                    help="auto: bf16 autocast on CUDA, fp32 on CPU")
 
@@ -148,7 +151,8 @@ _TRAIN_COLS = [("preset", "preset", ""), ("batch", "batch", ""), ("seq", "seq_le
                ("MFU(meas)", "mfu_vs_measured", ".3f"), ("peak GiB", "peak_memory_gib", ".2f"),
                ("rss GiB", "host_peak_rss_gib", ".2f"), ("1st step s", "first_step_s", ".2f"),
                ("status", "status", "")]
-_GEN_COLS = [("model", "model", ""), ("batch", "batch", ""), ("context", "context", ""),
+_GEN_COLS = [("model", "model", ""), ("decode", "decode", ""), ("batch", "batch", ""),
+             ("context", "context", ""),
              ("TTFB ms", "ttfb_ms", ".1f"), ("ms/byte", "decode_ms_per_byte", ".3f"),
              ("bytes/s/stream", "bytes_per_s_per_stream", ",.0f"),
              ("bytes/s", "bytes_per_s", ",.0f"),
@@ -196,8 +200,9 @@ def run(args) -> int:
         cols = _TRAIN_COLS
     elif mode == "generate":
         from bytelm.bench.generate import bench_generate
+        decodes = ("eager", "compiled") if args.decode == "both" else (args.decode,)
         bench_generate(models, args.contexts, args.new_bytes, args.batch, dtype, device,
-                       args.prefill_reps, args.decode_reps, args.decode_warmup, on_row)
+                       args.prefill_reps, args.decode_reps, args.decode_warmup, on_row, decodes)
         cols = _GEN_COLS
     else:
         from bytelm.bench.mixer import bench_mixer

@@ -4,7 +4,8 @@ Per position (patch latent) z_0 = x; step n: z_n = z_{n-1} + sigmoid(W_g u) * ML
 norm(z_{n-1}); halting unit h_n = sigmoid(w . z_n + b). The position halts at the first N with
 sum_{n<=N} h_n >= 1 - eps (or N = max_steps); weights p_n = h_n for n < N and the remainder
 R = 1 - sum_{n<N} h_n at n = N; output sum_n p_n z_n; ponder cost N + R (only R carries a
-gradient). In eval mode halted positions are dropped from later steps' computation.
+gradient). In eval mode halted positions are dropped from later steps' computation (unless
+``early_exit=False``: every position computes every step, with no host sync; same output).
 """
 import torch
 from torch import nn
@@ -29,7 +30,7 @@ class RecurrentReasoningBlock(nn.Module):
         u = self.norm(z)
         return torch.sigmoid(self.gate(u)) * self.mlp(u)
 
-    def forward(self, x: torch.Tensor):
+    def forward(self, x: torch.Tensor, early_exit: bool = True):
         z = x
         lead = x.shape[:-1]
         cum = torch.zeros(lead, device=x.device, dtype=torch.float32)
@@ -39,7 +40,7 @@ class RecurrentReasoningBlock(nn.Module):
         ponder = torch.zeros(lead, device=x.device, dtype=torch.float32)
         dz_sum = x.new_zeros((), dtype=torch.float32)
         for n in range(1, self.max_steps + 1):
-            if not self.training and n > 1:
+            if not self.training and early_exit and n > 1:
                 active = ~halted
                 if not bool(active.any()):
                     break

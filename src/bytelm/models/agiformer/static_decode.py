@@ -1,0 +1,169 @@
+"""Fixed-shape AGIFORMER decoding: the per-byte work as one function over preallocated buffers,
+so ``torch.compile`` builds it once per in-patch phase (P graphs), and on CUDA
+``mode="reduce-overhead"`` replays it as a CUDA graph. The reference is ``AgiformerLM.step``
+(tests equate the two); this is its fast path.
+
+What changes against the reference state (``AgiformerState``):
+- the sliding-window KV cache is a ring of W slots (slot = patch index mod W) with a validity
+  mask, instead of a concatenate-and-crop tensor whose length grows to W. RoPE is applied to
+  the keys before they are stored, so the order of the slots does not matter to softmax;
+- RoPE angles come from the patch index held in a tensor (``pos``), not a Python int, so the
+  position does not specialise the compiled graph;
+- the bytes of the open patch live in a (B, P) buffer; the phase (bytes in it, 0..P-1) is the
+  only Python-level value and selects the graph;
+- the ACT block runs every step for every position (its eval-time early exit needs a host
+  sync); halted positions contribute zero weight, so the output is the same.
+
+    dec = StaticDecoder(model, batch_size=1)
+    logits = dec.prefill(prompt)          # (B, n, 256), through the reference path
+    for _ in range(n_new):
+        nxt = logits[:, -1].argmax(-1)    # (B,)
+        logits = dec.step(nxt)[:, None]   # (B, 1, 256)
+"""
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bytelm.nn.rope import apply_rotary
+
+
+class StaticDecoder(nn.Module):
+    """Holds the decoding state of ``model`` for ``batch_size`` streams in fixed-shape buffers.
+
+    Args:
+        model: an AgiformerLM (eval mode is set by the caller).
+        batch_size: streams B.
+        dtype: dtype of the KV ring (the dtype of the keys under the caller's autocast;
+            default the model's parameter dtype).
+        compile: None (eager), or a ``torch.compile`` mode ("default", "reduce-overhead", ...).
+    """
+
+    def __init__(self, model, batch_size: int, dtype: torch.dtype | None = None,
+                 compile: str | None = None):
+        super().__init__()
+        c = model.config
+        dev = model.start.device
+        self.model, self.P, self.B = model, model.P, batch_size
+        self.W, self.H = c.window, c.n_heads
+        self.Dh = c.d_model // c.n_heads
+        kv_dtype = dtype or model.start.dtype
+        self.register_buffer("tail", torch.zeros(batch_size, model.encoder.K - self.P, c.d_model,
+                                                 device=dev, dtype=model.start.dtype))
+        self.register_buffer("cur", torch.zeros(batch_size, self.P, dtype=torch.long, device=dev))
+        self.register_buffer("ctx", torch.zeros(batch_size, c.d_model, device=dev,
+                                                dtype=model.start.dtype))
+        self.register_buffer("pos", torch.zeros((), dtype=torch.long, device=dev))
+        ring = (batch_size, self.H, self.W, self.Dh)
+        for i in range(c.n_layers):
+            self.register_buffer(f"swa_k{i}", torch.zeros(ring, device=dev, dtype=kv_dtype))
+            self.register_buffer(f"swa_v{i}", torch.zeros(ring, device=dev, dtype=kv_dtype))
+        # recurrent states: shapes from one reference step on zeros (None state = zeros)
+        x0 = torch.zeros(batch_size, 1, c.d_model, device=dev, dtype=model.start.dtype)
+        with torch.no_grad():
+            for i, blk in enumerate(model.blocks):
+                self.register_buffer(f"lin{i}", torch.zeros_like(blk.lin.step(x0, None)[1]))
+            self.register_buffer("mem", torch.zeros_like(model.memory.step(x0, None)[1]))
+        self.n_bytes = 0
+        if compile:
+            # every decoder compiles P graphs of the same code object (one per phase), which
+            # Dynamo counts against one recompile limit (8 by default): two decoders (e.g. two
+            # batch sizes) would exhaust it and fall back to eager
+            import torch._dynamo.config as dynamo_config
+            dynamo_config.cache_size_limit = max(dynamo_config.cache_size_limit, 64)
+        self._fn = torch.compile(self._byte, mode=compile) if compile else self._byte
+
+    # --- state ------------------------------------------------------------------------------
+    def prefill(self, x: torch.Tensor) -> torch.Tensor:
+        """Reads the prompt x (B, n >= 1) with the reference path, then moves its state into the
+        buffers. Returns its logits (B, n, 256)."""
+        m = self.model
+        state = m.init_state(x.shape[0], x.device)
+        logits, state = m.step(x, state)
+        self.load_state(state)
+        return logits
+
+    @torch.no_grad()
+    def load_state(self, state) -> None:
+        """Copies a reference ``AgiformerState`` into the buffers."""
+        self.n_bytes = state.n_bytes
+        n_patches = state.n_bytes // self.P
+        self.pos.fill_(n_patches)
+        self.tail.copy_(state.tail)
+        self.ctx.copy_(state.ctx)
+        self.cur.zero_()
+        for j, b in enumerate(state.cur):
+            self.cur[:, j] = b
+        for i, cache in enumerate(state.blocks):
+            k_buf, v_buf = getattr(self, f"swa_k{i}"), getattr(self, f"swa_v{i}")
+            k_buf.zero_()
+            v_buf.zero_()
+            if cache["swa"].k is not None:
+                n = cache["swa"].k.shape[2]  # the last n patches: n_patches - n .. n_patches - 1
+                slots = torch.arange(n_patches - n, n_patches, device=k_buf.device) % self.W
+                k_buf[:, :, slots] = cache["swa"].k.to(k_buf.dtype)
+                v_buf[:, :, slots] = cache["swa"].v.to(v_buf.dtype)
+            lin = getattr(self, f"lin{i}")
+            lin.zero_() if cache["lin"] is None else lin.copy_(cache["lin"])
+        self.mem.zero_() if state.memory is None else self.mem.copy_(state.memory)
+
+    # --- the per-byte function ----------------------------------------------------------------
+    def _swa(self, blk, u: torch.Tensor, i: int) -> torch.Tensor:
+        """Sliding-window attention of the new patch u (B, 1, d) at patch index self.pos."""
+        swa = blk.swa
+        B = u.shape[0]
+        q, k, v = swa.qkv(u).view(B, 1, 3, self.H, self.Dh).permute(2, 0, 3, 1, 4)
+        ang = self.pos.float() * swa.rotary.inv_freq  # (Dh/2,), as the reference table
+        cos, sin = ang.cos()[None], ang.sin()[None]
+        q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+        k_buf, v_buf = getattr(self, f"swa_k{i}"), getattr(self, f"swa_v{i}")
+        slot = (self.pos % self.W).reshape(1)
+        k_buf.index_copy_(2, slot, k.to(k_buf.dtype))
+        v_buf.index_copy_(2, slot, v.to(v_buf.dtype))
+        valid = torch.arange(self.W, device=u.device) <= self.pos  # all True once pos >= W - 1
+        y = F.scaled_dot_product_attention(q, k_buf.to(q.dtype), v_buf.to(q.dtype),
+                                           attn_mask=valid[None, None, None, :])
+        return y.transpose(1, 2)
+
+    def _patch_step(self) -> None:
+        """The reference's _patch_step on the buffers: encode the patch in ``cur``, advance
+        every mixer, the memory and ACT by one position; pos += 1."""
+        m = self.model
+        emb = m.encoder.embed(self.cur)  # (B, P, d)
+        window = torch.cat([self.tail.to(emb.dtype), emb], 1)  # (B, K, d)
+        h = m.encoder.encode_window(window)[:, None]  # (B, 1, d)
+        for i, blk in enumerate(m.blocks):
+            u = blk.norm1(h)
+            a = self._swa(blk, u, i)
+            lin_state = getattr(self, f"lin{i}")
+            lin, new_lin = blk.lin.step(u, lin_state)
+            lin_state.copy_(new_lin)
+            h = blk._mix(h, u, a, lin)[0]
+        mo, new_mem = m.memory.step(m.mem_norm(h), self.mem)
+        self.mem.copy_(new_mem)
+        h = m.norm(h + mo)
+        if m.reason is not None:
+            h = m.reason(h, early_exit=False)[0]
+        self.ctx.copy_(h[:, 0].to(self.ctx.dtype))
+        self.tail.copy_(window[:, window.shape[1] - self.tail.shape[1]:].to(self.tail.dtype))
+        self.pos.add_(1)
+
+    def _byte(self, b: torch.Tensor, phase: int) -> torch.Tensor:
+        """Appends byte b (B,) at in-patch offset ``phase``; next-byte logits (B, 256) fp32."""
+        self.cur[:, phase] = b
+        if phase == self.P - 1:
+            self._patch_step()
+            prefix = self.cur[:, :0]
+        else:
+            prefix = self.cur[:, :phase + 1]
+        return self.model.head.predict(self.ctx, prefix).float()
+
+    @torch.no_grad()
+    def step(self, b: torch.Tensor) -> torch.Tensor:
+        """Feeds one byte per stream, b (B,); returns next-byte logits (B, 256)."""
+        phase = self.n_bytes % self.P
+        out = self._fn(b.long(), phase)
+        self.n_bytes += 1
+        if out.device.type == "cuda" and self._fn is not self._byte:
+            out = out.clone()  # a CUDA-graph output is overwritten by the next replay
+        return out
+
