@@ -41,6 +41,8 @@ def main() -> None:
     ap.add_argument("--needle", choices=("en", "tr"), default=None,
                     help="after the test eval, run `bytelm needle --lang LANG` on the best "
                          "checkpoint into OUT/needle_NAME (heat map + JSON)")
+    ap.add_argument("--by-offset", type=int, default=0, metavar="P",
+                    help="test bpb also by byte offset mod P (bytelm eval --by-offset)")
     ap.add_argument("train_args", nargs="*", help="extra --key=value training options")
     args = ap.parse_args()
     from gpu_ceilings import measure
@@ -62,7 +64,8 @@ def main() -> None:
     result_path.write_text(json.dumps(record(args, cmds, ceilings, run, data, None, t0), indent=2) + "\n")
     test_json = work / f"test_{args.name}.json"
     sh(py + ["eval", str(run / "ckpt" / "best"), "--split", "test", "--batch-size", "16",
-             "--json", str(test_json)], cmds)
+             "--json", str(test_json)] + (["--by-offset", str(args.by_offset)] if args.by_offset else []),
+       cmds)
     test = json.loads(test_json.read_text())
     result = record(args, cmds, ceilings, run, data, test, t0)
     result_path.write_text(json.dumps(result, indent=2) + "\n")
@@ -94,7 +97,8 @@ def record(args, cmds, ceilings, run: Path, data: Path, test: dict | None, t0: f
         "commands": cmds, "ceilings": ceilings,
         "corpus": {"source": args.source, "splits": {k: v["bytes"] for k, v in meta["splits"].items()}},
         "train_summary": summary, "best_val": best,
-        "test": ({k: test[k] for k in ("bpb", "bits_per_char", "n_bytes", "n_chars", "seq_len", "stride")}
+        "test": ({k: test[k] for k in ("bpb", "bits_per_char", "n_bytes", "n_chars", "seq_len", "stride",
+                                       "by_offset") if k in test}
                  if test is not None else None),
         "mfu_vs_measured_matmul": (summary["flops_per_byte"] * summary["steady_bytes_per_s"]
                                    / (ceilings["bf16_matmul_tflops_measured"] * 1e12)

@@ -48,3 +48,35 @@ def test_untrained_model_is_near_uniform():
     data = np.random.default_rng(0).integers(0, 256, 5000).astype(np.uint8)
     res = evaluate_bpb(m, data, seq_len=128)
     assert 7.9 < res["bpb"] < 8.2  # log2(256) = 8 for a near-uniform prediction
+
+
+class _KnowsPatchStarts(torch.nn.Module):
+    """Data 'abcd' repeated; the next byte is certain only where it opens a 4-byte block of the
+    window (target column j with (j + 1) % 4 == 0), uniform elsewhere."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(()))
+
+    def forward(self, x):
+        B, T = x.shape
+        logits = torch.zeros(B, T, 256)
+        j = torch.arange(T)
+        nxt = torch.tensor(list(b"abcd"))[(j + 1) % 4]
+        opens = (j + 1) % 4 == 0
+        logits[:, opens, :] = -50.0
+        logits[:, opens, nxt[opens]] = 50.0
+        return bytelm.models.base.ModelOutput(logits=logits + self.w)
+
+
+@pytest.mark.parametrize("stride", [32, 24])
+def test_bpb_by_offset(stride):
+    data = np.frombuffer(b"abcd" * 60, dtype=np.uint8)
+    res = evaluate_bpb(_KnowsPatchStarts(), data, seq_len=32, stride=stride, batch_size=2, by_offset=4)
+    offs = res["by_offset"]
+    assert [o["offset"] for o in offs] == [0, 1, 2, 3]
+    assert sum(o["n_bytes"] for o in offs) == res["n_bytes"]
+    assert offs[0]["bpb"] < 1e-6
+    assert all(o["bpb"] == pytest.approx(8.0, abs=1e-6) for o in offs[1:])
+    total = sum(o["bpb"] * o["n_bytes"] for o in offs) / res["n_bytes"]
+    assert total == pytest.approx(res["bpb"], rel=1e-9)

@@ -14,6 +14,9 @@ def add_parser(sub) -> None:
     p.add_argument("--stride", type=int, default=0, help="window spacing (default: seq-len)")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--max-bytes", type=int, default=0, help="score only the first N bytes (0: all)")
+    p.add_argument("--by-offset", type=int, default=0, metavar="P",
+                   help="also report bits per byte by the byte's offset mod P in the window "
+                        "(P = AGIFORMER's patch size: offset 0 opens a patch)")
     p.add_argument("--device", default="auto")
     p.add_argument("--json", default=None, help="also write the result to this file")
     p.set_defaults(func=run)
@@ -43,6 +46,8 @@ def run(args) -> int:
             raise UserError(f"--{name.replace('_', '-')} must be >= 0")
     if args.batch_size < 1:
         raise UserError("--batch-size must be >= 1")
+    if args.by_offset < 0:
+        raise UserError("--by-offset must be >= 0")
     if args.json and Path(args.json).is_dir():
         raise UserError(f"--json {args.json} is a folder; give a file name")
     device = pick_device(args.device)
@@ -61,10 +66,13 @@ def run(args) -> int:
         raise UserError(f"--stride {args.stride} exceeds --seq-len {seq}")
     split = open_split(data, args.split, min_len=2)
     res = evaluate_bpb(model, split, seq_len=seq, stride=args.stride, batch_size=args.batch_size,
-                       max_bytes=args.max_bytes or None, progress=True)
+                       max_bytes=args.max_bytes or None, progress=True, by_offset=args.by_offset)
     res.update({"checkpoint": str(ckpt), "data": str(data), "split": args.split})
     print(f"{args.split}: {res['bpb']:.4f} bits/byte, {res['bits_per_char']:.4f} bits/char "
           f"over {res['n_bytes']:,} bytes (window {seq}, stride {res['stride']})")
+    for r in res.get("by_offset", []):
+        print(f"  offset {r['offset']} mod {args.by_offset}: {r['bpb']:.4f} bits/byte "
+              f"over {r['n_bytes']:,} bytes")
     if args.json:
         from bytelm.config import dump_json
         dump_json(res, Path(args.json))

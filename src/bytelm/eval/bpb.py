@@ -21,7 +21,7 @@ from bytelm.nn.loss import byte_cross_entropy
 @torch.no_grad()
 def evaluate_bpb(model, split, seq_len: int, stride: int = 0, batch_size: int = 8,
                  max_bytes: int | None = None, precision: str = "auto", info=None,
-                 progress: bool = False) -> dict:
+                 progress: bool = False, by_offset: int = 0) -> dict:
     """Scores ``split`` (a ByteSplit or uint8 array) with ``model``.
 
     Args:
@@ -34,14 +34,21 @@ def evaluate_bpb(model, split, seq_len: int, stride: int = 0, batch_size: int = 
         precision: "auto" (bf16 autocast on CUDA), "bf16" or "fp32".
         info: DistInfo; under torchrun each rank scores every world_size-th batch and the
             totals are summed.
+        by_offset: P > 0 also splits the bits by the target byte's offset in its P-byte block
+            of the window (the byte at window position t has offset t mod P; position 0 is the
+            window's first input byte): for a model with P-byte patches aligned to its input
+            (AGIFORMER), offset 0 is the first byte of a patch, predicted from the previous
+            patch's latent alone.
     Returns:
-        {"bpb", "bits_per_char", "nats", "n_bytes", "n_chars", "seq_len", "stride"}.
+        {"bpb", "bits_per_char", "nats", "n_bytes", "n_chars", "seq_len", "stride"}, plus
+        "by_offset": [{"offset", "bpb", "n_bytes"} for offsets 0..P-1] when by_offset > 0.
     """
     from bytelm.data import SequentialWindows
     from bytelm.train.loop import autocast_ctx
     device = next(model.parameters()).device
     windows = SequentialWindows(split, seq_len, stride or seq_len, batch_size, max_bytes)
     totals = torch.zeros(3, dtype=torch.float64, device=device)  # nats, bytes, chars
+    per_off = torch.zeros(2, max(by_offset, 1), dtype=torch.float64, device=device)  # nats, bytes
     rank, world = (info.rank, info.world_size) if info is not None else (0, 1)
     it = enumerate(windows)
     if progress:
@@ -58,10 +65,20 @@ def evaluate_bpb(model, split, seq_len: int, stride: int = 0, batch_size: int = 
         totals[0] += (nll.double() * mask).sum()
         totals[1] += mask.sum()
         totals[2] += (mask & is_char).sum()
+        if by_offset:
+            # target column j is the byte at window position j + 1
+            off = (torch.arange(1, y.shape[1] + 1, device=device) % by_offset).expand_as(y)
+            per_off[0].index_add_(0, off[mask], nll.double()[mask])
+            per_off[1].index_add_(0, off[mask], torch.ones_like(off[mask], dtype=torch.float64))
     if world > 1:
         import torch.distributed as dist
         dist.all_reduce(totals)
+        dist.all_reduce(per_off)
     nats, n_bytes, n_chars = totals.tolist()
-    return {"bpb": nats / (n_bytes * math.log(2)), "bits_per_char": nats / (max(n_chars, 1) * math.log(2)),
-            "nats": nats, "n_bytes": int(n_bytes), "n_chars": int(n_chars),
-            "seq_len": seq_len, "stride": stride or seq_len}
+    res = {"bpb": nats / (n_bytes * math.log(2)), "bits_per_char": nats / (max(n_chars, 1) * math.log(2)),
+           "nats": nats, "n_bytes": int(n_bytes), "n_chars": int(n_chars),
+           "seq_len": seq_len, "stride": stride or seq_len}
+    if by_offset:
+        res["by_offset"] = [{"offset": o, "bpb": n / (max(c, 1) * math.log(2)), "n_bytes": int(c)}
+                            for o, (n, c) in enumerate(zip(*per_off.tolist()))]
+    return res
