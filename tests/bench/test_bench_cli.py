@@ -117,6 +117,23 @@ def test_bench_generate(tmp_path, capsys):
     assert "n/a (exceeds context)" in printed
 
 
+def test_bench_generate_compiled_decode(tmp_path, capsys):
+    """--decode both: a compiled row next to each eager one for AGIFORMER (its warm-up raised to
+    four patches so every phase graph is built first), n/a for other families."""
+    res, printed = run_bench(tmp_path, capsys, "generate", "--preset", "agiformer-tiny",
+                             "transformer-tiny", "--contexts", 16, "--new-bytes", 8, "--batch", 1,
+                             "--prefill-reps", 1, "--decode-reps", 2, "--decode-warmup", 2,
+                             "--decode", "both")
+    rows = {(r["model"], r["decode"]): r for r in res["rows"]}
+    assert set(rows) == {(m, d) for m in ("agiformer-tiny", "transformer-tiny")
+                         for d in ("eager", "compiled")}
+    ok = rows[("agiformer-tiny", "compiled")]
+    assert ok["status"] == "ok" and _pos(ok["decode_ms_per_byte"])
+    assert ok["decode_start"] == 16 + 4 * 4
+    assert rows[("transformer-tiny", "compiled")]["status"].startswith("n/a")
+    assert "compiled" in printed
+
+
 def test_bench_generate_ckpt(tmp_path, capsys):
     from bytelm import create_model
     create_model("transformer-tiny").save(tmp_path / "ck")

@@ -70,6 +70,9 @@ class StaticDecoder(nn.Module):
             # batch sizes) would exhaust it and fall back to eager
             import torch._dynamo.config as dynamo_config
             dynamo_config.cache_size_limit = max(dynamo_config.cache_size_limit, 64)
+            # the state is updated in place: fixed addresses let CUDA graphs replay over it
+            for buf in self.buffers(recurse=False):
+                torch._dynamo.mark_static_address(buf)
         self._fn = torch.compile(self._byte, mode=compile) if compile else self._byte
 
     # --- state ------------------------------------------------------------------------------
