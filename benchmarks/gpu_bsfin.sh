@@ -7,23 +7,25 @@
 # and fits its threshold to babylon's mean patch; with LM_CKPT it only fits. English needs
 # LM_CKPT: its 8.3-minute budget leaves no room for the LM in a 10-minute call (train it in an
 # earlier call with benchmarks/entropy_lm.py and bring runs/bench/elm_en/ckpt/best back).
+# CPU dry run of the same commands (no gpu_env, tiny model, seconds):
+#   DRY=1 PRESET=bsfin-tiny LM_PRESET=transformer-tiny LM_STEPS=20 MIN=0.05 bash benchmarks/gpu_bsfin.sh tr entropy-model /tmp/o
 set -o pipefail
 L=${1:?usage: gpu_bsfin.sh LANG PATCHER OUT_DIR [LM_CKPT]}
 P=${2:?usage: gpu_bsfin.sh LANG PATCHER OUT_DIR [LM_CKPT]}
 O=${3:?usage: gpu_bsfin.sh LANG PATCHER OUT_DIR [LM_CKPT]}
-source benchmarks/gpu_env.sh >/dev/null || exit 1
-if [ "$L" = en ]; then MIN=8.3; EV=1000; else MIN=5; EV=500; fi
+if [ -z "$DRY" ]; then source benchmarks/gpu_env.sh >/dev/null || exit 1; fi
+if [ "$L" = en ]; then EV=1000; MIN=${MIN:-8.3}; else EV=500; MIN=${MIN:-5}; fi
 R="--train.batch_size=64 --train.compile=true --model.dropout=0.1 --optim.lr=1.5e-3
 --optim.betas=0.9,0.95 --optim.weight_decay=0.1 --optim.grad_clip=1.0 --optim.warmup_steps=300
 --train.eval_every=$EV --train.eval_bytes=0 --train.log_every=50"
 M=""
 if [ "$P" = entropy-model ]; then
-    timeout 150 python3 benchmarks/entropy_lm.py --name "$L" --source "../shared/data/$L/text" \
-        --out "$O" --steps 2000 ${4:+--lm-ckpt "$4"} \
+    timeout 150 python3 benchmarks/entropy_lm.py --bsfin-preset "${PRESET:-bsfin-35m}" --name "$L" --source "../shared/data/$L/text" \
+        --out "$O" --steps "${LM_STEPS:-2000}" --preset "${LM_PRESET:-transformer-small}" ${4:+--lm-ckpt "$4"} \
         -- --train.batch_size=64 --train.eval_bytes=0 --optim.lr=2e-3 || exit 1
     M=$(cat "runs/bench/elm_$L/model_opts.txt")
 fi
-timeout 585 python3 benchmarks/baseline.py --name "bsfin_${L}_${P}" --preset bsfin-35m \
+timeout 585 python3 benchmarks/baseline.py --name "bsfin_${L}_${P}" --preset "${PRESET:-bsfin-35m}" \
     --source "../shared/data/$L/text" --minutes "$MIN" --out "$O" --result "bsfin_${L}_${P}.json" \
     --needle "$L" \
     -- $R $M

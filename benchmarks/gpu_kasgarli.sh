@@ -7,13 +7,16 @@
 # all are scored in bits per byte of the same held-out lines. Results: OUT_DIR/kasgarli_CORPUS.json
 # and .png. The run folder (runs/kasgarli_CORPUS) resumes finished languages if the machine
 # is still warm for a second call.
+# CPU dry run (no gpu_env): DRY=1 bash benchmarks/gpu_kasgarli.sh ntrex /tmp/o transformer-tiny 4
 set -o pipefail
-C=${1:?usage: gpu_kasgarli.sh {bible|ntrex} OUT_DIR [PRESET] [STEPS]}
-O=${2:?usage: gpu_kasgarli.sh {bible|ntrex} OUT_DIR [PRESET] [STEPS]}
+U="usage: gpu_kasgarli.sh bible|ntrex OUT_DIR [PRESET] [STEPS]"
+C=${1:?$U}
+O=${2:?$U}
+[ "$C" = bible ] || [ "$C" = ntrex ] || { echo "$U" >&2; exit 2; }
 PRESET=${3:-transformer-small}
 if [ "$C" = bible ]; then LANGS=eng,tur,hun,kor,est,jpn; STEPS=${4:-1500}
 else LANGS=aze,deu,eng,est,eus,fin,hun,jpn,kaz,kir,kor,tat,tuk,tur,uzb; STEPS=${4:-400}; fi
-source benchmarks/gpu_env.sh >/dev/null || exit 1
+if [ -z "$DRY" ]; then source benchmarks/gpu_env.sh >/dev/null || exit 1; fi
 timeout 560 python3 -m bytelm kasgarli --corpus "../shared/data/parallel/$C" --langs "$LANGS" \
     --preset "$PRESET" --steps "$STEPS" --evals 5 --bpe 1000,4000 --out "runs/kasgarli_$C" \
     --train.batch_size=32 --optim.lr=1e-3 --train.progress=false
