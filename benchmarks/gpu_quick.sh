@@ -5,7 +5,7 @@
 # - BSFIN time to first byte after the one-step prefill.
 set -o pipefail
 O=${1:?usage: gpu_quick.sh OUT_DIR}
-source benchmarks/gpu_env.sh || exit 1
+if [ -z "$DRY" ]; then source benchmarks/gpu_env.sh || exit 1; else save_caches() { :; }; fi
 timeout 260 python3 -m bytelm bench generate --preset agiformer-31m --decode both \
     --contexts 1024 16384 --batch 1 64 --out "$O/bench_generate_static_h100.json"
 timeout 90 python3 benchmarks/complex_repr.py --out "$O/complex_repr_h100.json"
