@@ -17,17 +17,26 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-import bytelm  # noqa: E402
+from bytelm.eval.recall import split_specs  # noqa: E402
 from bytelm.nn.loss import byte_cross_entropy  # noqa: E402
 
-MODELS = [("transformer-tiny", {}), ("agiformer-tiny", {}), ("agiformer-tiny", {"think_steps": 0})]
+MODELS = "transformer-tiny,agiformer-tiny,agiformer-tiny[think_steps=0]"
 N, SEP = 16, 4
 
 
-def run(preset: str, over: dict, steps: int, batch: int, lr: float, every: int,
-        seed: int = 0) -> dict:
+def build(spec: str):
+    """A model from 'PRESET[key=value,...]' (the syntax of bytelm recall --models)."""
+    from bytelm.config import apply_overrides
+    from bytelm.eval.recall import parse_model_spec
+    from bytelm.registry import model_class, preset_config
+    preset, over = parse_model_spec(spec)
+    cfg = apply_overrides(preset_config(preset), over, "model")
+    return preset, over, model_class(cfg)(cfg)
+
+
+def run(spec: str, steps: int, batch: int, lr: float, every: int, seed: int = 0) -> dict:
     torch.manual_seed(seed)
-    m = bytelm.create_model(preset, **over)
+    preset, over, m = build(spec)
     opt = torch.optim.AdamW(m.parameters(), lr=lr)
     alpha = torch.tensor(list(b"0123456789abcdef"))
     gen = torch.Generator().manual_seed(seed)
@@ -55,6 +64,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--seed", type=int, default=0, help="model init and data seed")
+    ap.add_argument("--models", default=MODELS, help="comma-separated PRESET[key=value,...] specs")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
     torch.set_num_threads(min(2, torch.get_num_threads()))
@@ -62,8 +72,9 @@ def main() -> None:
            "chance_nats_per_byte": float(torch.log(torch.tensor(16.0))),
            "steps": args.steps, "batch": args.batch, "lr": args.lr, "seed": args.seed,
            "torch": torch.__version__,
-           "runs": [run(p, o, args.steps, args.batch, args.lr, max(1, args.steps // 12),
-                        args.seed) for p, o in MODELS]}
+           "models": args.models,
+           "runs": [run(spec, args.steps, args.batch, args.lr, max(1, args.steps // 12), args.seed)
+                    for spec in split_specs(args.models)]}
     Path(args.out).write_text(json.dumps(res, indent=2) + "\n")
     for r in res["runs"]:
         print(f"{r['preset']} {r['overrides'] or ''}: copy loss {r['final_copy_nats_per_byte']:.3f} "

@@ -14,6 +14,7 @@ CONFIGS = [
     "agiformer-tiny[patch_size=3,patch_kernel=5,context=96]",
     "agiformer-tiny[think_steps=0,window=2]",
     "agiformer-tiny[plasticity=0.1,lambda_min=0.9]",
+    "agiformer-tiny[decoder=local,decoder_window=6]",
 ]
 test_contract, test_save_load = contract_tests(CONFIGS)
 
@@ -128,7 +129,7 @@ def _static_vs_reference(spec: str, prompt: int, n: int, compile_mode=None, batc
     torch.testing.assert_close(torch.cat(out, 1), torch.cat(ref, 1), rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("spec", CONFIGS)
+@pytest.mark.parametrize("spec", [c for c in CONFIGS if "decoder=local" not in c])
 def test_static_decoder_equals_reference_step(spec):
     """The fixed-shape decoder (ring-buffer window cache, tensor positions, ACT without early
     exit) gives the reference step's logits, past the window (the ring wraps) and for prompts
@@ -151,3 +152,31 @@ def test_act_without_early_exit_is_the_same():
     b, pb, sb, _ = blk(x, early_exit=False)
     torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-6)
     assert torch.equal(pa, pb) and torch.equal(sa, sb)
+
+
+def test_static_decoder_refuses_the_local_decoder():
+    from bytelm.errors import UserError
+    m = bytelm.create_model("agiformer-tiny", decoder="local").eval()
+    with pytest.raises(UserError, match="decoder=local"):
+        m.static_decoder(1)
+
+
+def test_local_decoder_reads_bytes_of_earlier_patches():
+    """decoder=local: the logits for byte j change with a byte in an earlier patch inside the
+    window even with the latent path cut (zero context latents), unlike the mlp head."""
+    torch.manual_seed(0)
+    for decoder, expect_change in (("local", True), ("mlp", False)):
+        m = bytelm.create_model("agiformer-tiny", decoder=decoder).eval()
+        x = torch.randint(0, 256, (1, 16))
+        y = x.clone()
+        y[0, 5] = (y[0, 5] + 1) % 256  # patch 1 (bytes 4..7)
+        c = torch.zeros(1, 16 // 4 + 1, m.config.d_model)
+        with torch.no_grad():
+            if decoder == "local":
+                a, b = m.head(c, x), m.head(c, y)
+            else:
+                xb, yb = x.view(1, 4, 4), y.view(1, 4, 4)
+                a = m.head(c[:, :4], xb).reshape(1, 16, 256)
+                b = m.head(c[:, :4], yb).reshape(1, 16, 256)
+        changed = not torch.allclose(a[0, 9:], b[0, 9:])  # rows of patch 2's bytes and later
+        assert changed == expect_change, decoder

@@ -13,7 +13,8 @@ Training is parallel over all patches and positions (teacher forcing).
 import torch
 from torch import nn
 
-from bytelm.nn import RMSNorm, SwiGLU
+from bytelm.models.agiformer.mixers import SlidingWindowAttention
+from bytelm.nn import RMSNorm, Rotary, SwiGLU
 
 
 class LocalAutoregressiveHead(nn.Module):
@@ -79,3 +80,68 @@ class LocalAutoregressiveHead(nn.Module):
         h0 = torch.tanh(self.ctx(c))[None]
         y, _ = self.gru(inp.to(h0.dtype), h0.contiguous())
         return self.out(self.norm(y[:, -1]))
+
+
+class LocalByteDecoder(nn.Module):
+    """BLT-style local decoder (``decoder="local"``): byte j is predicted from the context latent
+    c_{j // P} (the latent of patch j // P - 1, as in the heads above) and from *all* earlier
+    bytes through causal sliding-window attention over bytes, so a byte seen up to ``window``
+    bytes ago can be copied directly instead of through a patch latent.
+
+        u_j = W_c c_{j // P} + pos_{j mod P} + E[x_{j-1}],  then n_layers of
+        u += SWA(norm u) (window W bytes, RoPE over byte positions); u += SwiGLU(norm u)
+
+    forward: c (B, M, d_model) with M = T // P + 1 (c_0 the start latent), x (B, T) ->
+    logits (B, T, 256) for bytes 1..T (the row at t predicts x_{t+1}, as every model's logits).
+    Strictly causal: u_j reads x_{j-1} and c_{j // P}, which covers bytes < P * (j // P) <= j.
+    """
+
+    def __init__(self, d_model: int, d_dec: int, patch_size: int, window: int, n_heads: int = 4,
+                 n_layers: int = 2, norm_eps: float = 1e-6):
+        super().__init__()
+        self.P, self.window = patch_size, window
+        self.ctx = nn.Linear(d_model, d_dec, bias=False)
+        self.pos = nn.Parameter(torch.zeros(patch_size, d_dec))
+        self.byte = nn.Embedding(256, d_dec)
+        self.rotary = Rotary(d_dec // n_heads, 4 * window)
+        self.norms1 = nn.ModuleList(RMSNorm(d_dec, norm_eps) for _ in range(n_layers))
+        self.attns = nn.ModuleList(SlidingWindowAttention(d_dec, n_heads, window, self.rotary)
+                                   for _ in range(n_layers))
+        self.projs = nn.ModuleList(nn.Linear(d_dec, d_dec, bias=False) for _ in range(n_layers))
+        self.norms2 = nn.ModuleList(RMSNorm(d_dec, norm_eps) for _ in range(n_layers))
+        self.mlps = nn.ModuleList(SwiGLU(d_dec, 2 * d_dec) for _ in range(n_layers))
+        self.norm = RMSNorm(d_dec, norm_eps)
+        self.out = nn.Linear(d_dec, 256, bias=False)
+
+    def _inputs(self, c_j: torch.Tensor, prev: torch.Tensor, j0: int) -> torch.Tensor:
+        """u for bytes j0..j0+L-1 from their context latents c_j (B, L, d_model) and the bytes
+        before them prev (B, L)."""
+        L = prev.shape[1]
+        offs = (torch.arange(j0, j0 + L, device=prev.device) % self.P)
+        return self.ctx(c_j) + self.pos[offs] + self.byte(prev.long()).to(c_j.dtype)
+
+    def _layers(self, u: torch.Tensor, caches=None, pos: int | None = None) -> torch.Tensor:
+        B, L, _ = u.shape
+        for i, (n1, attn, proj, n2, mlp) in enumerate(zip(self.norms1, self.attns, self.projs,
+                                                          self.norms2, self.mlps)):
+            h = n1(u)
+            if pos is None:
+                a = attn(h, caches[i] if caches is not None else None)
+            else:
+                a = attn.step(h, caches[i], pos)
+            u = u + proj(a.reshape(B, L, -1).to(u.dtype))
+            u = u + mlp(n2(u))
+        return self.out(self.norm(u))
+
+    def forward(self, c: torch.Tensor, x: torch.Tensor, caches=None) -> torch.Tensor:
+        """Parallel form; ``caches`` (one WindowCache per layer, a prefill) are filled too."""
+        B, T = x.shape
+        j = torch.arange(1, T + 1, device=x.device)
+        u = self._inputs(c[:, j // self.P], x, 1)  # byte j reads x_{j-1}: the row at t = j - 1
+        return self._layers(u, caches)
+
+    def step(self, c: torch.Tensor, prev: torch.Tensor, j: int, caches) -> torch.Tensor:
+        """Logits (B, 256) for byte j from its context latent c (B, d_model), the byte before
+        it prev (B,), and the caches of bytes < j - 1 (extended by one position)."""
+        u = self._inputs(c[:, None], prev[:, None], j)
+        return self._layers(u, caches, pos=j - 1)[:, 0]

@@ -13,7 +13,7 @@ from torch import nn
 
 from bytelm.errors import UserError
 from bytelm.models.agiformer.act import RecurrentReasoningBlock
-from bytelm.models.agiformer.decoder import LocalAutoregressiveHead
+from bytelm.models.agiformer.decoder import LocalAutoregressiveHead, LocalByteDecoder
 from bytelm.models.agiformer.encoder import ByteLatentEncoder
 from bytelm.models.agiformer.mixers import (HebbianMemory, LinearAttention, SlidingWindowAttention,
                                             WindowCache)
@@ -62,9 +62,12 @@ class AgiformerConfig(ModelConfig):
     ponder_weight: float = 0.01
     """weight tau of the ponder cost N + R in the loss."""
     decoder: str = "mlp"
-    """byte decoder inside a patch: 'mlp' (parallel, causal) or 'gru'."""
+    """byte decoder: 'mlp' or 'gru' (inside a patch, from the previous patch's latent), or
+    'local' (BLT-style: also attends to the last decoder_window bytes, across patches)."""
     d_decoder: int = 256
     """width of the byte decoder."""
+    decoder_window: int = 64
+    """decoder='local': attention window in bytes."""
     rope_base: float = 10000.0
     """rotary base of the sliding-window attention (positions are patch indices)."""
     norm_eps: float = 1e-6
@@ -91,7 +94,8 @@ class AgiformerConfig(ModelConfig):
                   (self.think_steps >= 0, "model.think_steps must be >= 0"),
                   (0 < self.act_eps < 1, "model.act_eps must be in (0, 1)"),
                   (self.ponder_weight >= 0, "model.ponder_weight must be >= 0"),
-                  (self.decoder in ("mlp", "gru"), "model.decoder must be mlp or gru"),
+                  (self.decoder in ("mlp", "gru", "local"), "model.decoder must be mlp, gru or local"),
+                  (self.decoder_window >= 1, "model.decoder_window must be >= 1"),
                   (0 <= self.dropout < 1, "model.dropout must be in [0, 1)"),
                   (self.context >= self.patch_size, "model.context must be >= patch_size")]
         for ok, msg in checks:
@@ -150,6 +154,7 @@ class AgiformerState:
     ctx: torch.Tensor | None = None  # (B, d) context latent c_m for the current patch
     blocks: list = field(default_factory=list)  # per layer {"swa": WindowCache, "lin": state}
     memory: torch.Tensor | None = None  # (B, H, K, V) Hebbian state
+    dec: list | None = None  # decoder='local': per layer WindowCache over the last bytes
 
 
 class AgiformerLM(ByteLM):
@@ -171,8 +176,12 @@ class AgiformerLM(ByteLM):
         self.reason = (RecurrentReasoningBlock(c.d_model, c.d_ff, c.think_steps, c.act_eps,
                                                norm_eps=c.norm_eps) if c.think_steps else None)
         self.start = nn.Parameter(torch.zeros(c.d_model))
-        self.head = LocalAutoregressiveHead(c.d_model, c.d_decoder, c.patch_size, c.decoder,
-                                            norm_eps=c.norm_eps)
+        if c.decoder == "local":
+            self.head = LocalByteDecoder(c.d_model, c.d_decoder, c.patch_size, c.decoder_window,
+                                         norm_eps=c.norm_eps)
+        else:
+            self.head = LocalAutoregressiveHead(c.d_model, c.d_decoder, c.patch_size, c.decoder,
+                                                norm_eps=c.norm_eps)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -231,11 +240,14 @@ class AgiformerLM(ByteLM):
         aux = self.config.ponder_weight * ponder if self.reason is not None else 0.0
         return ModelOutput(logits=self._decode(x, h), aux_loss=aux, stats=stats)
 
-    def _decode(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        """Byte logits (B, T, 256) from the bytes x (B, T) and their patch latents h."""
+    def _decode(self, x: torch.Tensor, h: torch.Tensor, caches=None) -> torch.Tensor:
+        """Byte logits (B, T, 256) from the bytes x (B, T) and their patch latents h; ``caches``
+        (decoder='local', a prefill) receive the local decoder's window."""
         B, T = x.shape
         M = T // self.P + 1  # patches whose bytes are predicted (the last one partly)
         c = torch.cat([self.start.to(h.dtype).expand(B, 1, -1), h], 1)  # (B, M, d)
+        if self.config.decoder == "local":
+            return self.head(c, x, caches).float()
         pad = M * self.P - T
         xb = torch.nn.functional.pad(x.long(), (0, pad)).view(B, M, self.P)
         return self.head(c, xb).reshape(B, M * self.P, 256)[:, 1:T + 1].float()
@@ -247,7 +259,9 @@ class AgiformerLM(ByteLM):
         tail = self.encoder.pad.detach().to(device)[None].expand(batch_size, -1, -1)
         return AgiformerState(n_bytes=0, tail=tail,
                               ctx=self.start.detach().to(device)[None].expand(batch_size, -1),
-                              blocks=[{"swa": WindowCache(), "lin": None} for _ in range(c.n_layers)])
+                              blocks=[{"swa": WindowCache(), "lin": None} for _ in range(c.n_layers)],
+                              dec=([WindowCache() for _ in self.head.attns] if c.decoder == "local"
+                                   else None))
 
     def _patch_step(self, state: AgiformerState) -> None:
         """Encodes the just-completed patch and advances every mixer by one position."""
@@ -274,7 +288,7 @@ class AgiformerLM(ByteLM):
         state.tail = emb[:, emb.shape[1] - ctx_bytes:]
         state.ctx = h[:, -1]
         state.n_bytes = x.shape[1]
-        return self._decode(x, h)
+        return self._decode(x, h, state.dec)
 
     def step(self, x: torch.Tensor, state: AgiformerState):
         out = []
@@ -287,6 +301,9 @@ class AgiformerLM(ByteLM):
             state.n_bytes += 1
             if len(state.cur) == self.P:
                 self._patch_step(state)
+            if state.dec is not None:  # decoder='local': the byte just read, at byte position i
+                out.append(self.head.step(state.ctx, x[:, i], state.n_bytes, state.dec).float())
+                continue
             prefix = (torch.stack(state.cur, 1) if state.cur
                       else x.new_zeros(x.shape[0], 0, dtype=torch.long))
             out.append(self.head.predict(state.ctx, prefix).float())
@@ -316,4 +333,7 @@ class AgiformerLM(ByteLM):
         head = count(self.head) - sum(m.weight.numel() for m in self.head.modules()
                                       if isinstance(m, nn.Embedding))
         attn = 12.0 * min(c.window, max(n_patch, 1)) * c.d_model * c.n_layers
+        if c.decoder == "local":  # the byte decoder's own window attention, per byte
+            head += 2.0 * min(c.decoder_window, n_patch * c.patch_size) * c.d_decoder \
+                * len(self.head.attns)
         return 6.0 * (patch / c.patch_size + head) + attn / c.patch_size

@@ -42,6 +42,9 @@ class StaticDecoder(nn.Module):
                  compile: str | None = None):
         super().__init__()
         c = model.config
+        if c.decoder == "local":
+            from bytelm.errors import UserError
+            raise UserError("compiled decoding supports the mlp and gru byte heads, not decoder=local")
         dev = model.start.device
         self.model, self.P, self.B = model, model.P, batch_size
         self.W, self.H = c.window, c.n_heads
