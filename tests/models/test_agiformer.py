@@ -129,7 +129,7 @@ def _static_vs_reference(spec: str, prompt: int, n: int, compile_mode=None, batc
     torch.testing.assert_close(torch.cat(out, 1), torch.cat(ref, 1), rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("spec", [c for c in CONFIGS if "decoder=local" not in c])
+@pytest.mark.parametrize("spec", CONFIGS)
 def test_static_decoder_equals_reference_step(spec):
     """The fixed-shape decoder (ring-buffer window cache, tensor positions, ACT without early
     exit) gives the reference step's logits, past the window (the ring wraps) and for prompts
@@ -141,6 +141,8 @@ def test_static_decoder_equals_reference_step(spec):
 def test_static_decoder_compiled_equals_reference_step():
     """Compiled (one graph per in-patch phase) it still equals the reference."""
     _static_vs_reference("agiformer-tiny[window=2]", prompt=7, n=21, compile_mode="default")
+    _static_vs_reference("agiformer-tiny[decoder=local,decoder_window=5]", prompt=7, n=21,
+                         compile_mode="default")
 
 
 def test_act_without_early_exit_is_the_same():
@@ -152,13 +154,6 @@ def test_act_without_early_exit_is_the_same():
     b, pb, sb, _ = blk(x, early_exit=False)
     torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-6)
     assert torch.equal(pa, pb) and torch.equal(sa, sb)
-
-
-def test_static_decoder_refuses_the_local_decoder():
-    from bytelm.errors import UserError
-    m = bytelm.create_model("agiformer-tiny", decoder="local").eval()
-    with pytest.raises(UserError, match="decoder=local"):
-        m.static_decoder(1)
 
 
 def test_local_decoder_reads_bytes_of_earlier_patches():

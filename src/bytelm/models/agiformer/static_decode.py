@@ -42,9 +42,6 @@ class StaticDecoder(nn.Module):
                  compile: str | None = None):
         super().__init__()
         c = model.config
-        if c.decoder == "local":
-            from bytelm.errors import UserError
-            raise UserError("compiled decoding supports the mlp and gru byte heads, not decoder=local")
         dev = model.start.device
         self.model, self.P, self.B = model, model.P, batch_size
         self.W, self.H = c.window, c.n_heads
@@ -60,6 +57,15 @@ class StaticDecoder(nn.Module):
         for i in range(c.n_layers):
             self.register_buffer(f"swa_k{i}", torch.zeros(ring, device=dev, dtype=kv_dtype))
             self.register_buffer(f"swa_v{i}", torch.zeros(ring, device=dev, dtype=kv_dtype))
+        self.local = c.decoder == "local"
+        if self.local:  # the local byte decoder's windows: a ring of decoder_window byte slots
+            head = model.head
+            a0 = head.attns[0]
+            byte_ring = (batch_size, a0.H, head.window, a0.Dh)
+            for i in range(len(head.attns)):
+                self.register_buffer(f"dec_k{i}", torch.zeros(byte_ring, device=dev, dtype=kv_dtype))
+                self.register_buffer(f"dec_v{i}", torch.zeros(byte_ring, device=dev, dtype=kv_dtype))
+            self.register_buffer("bpos", torch.zeros((), dtype=torch.long, device=dev))
         # recurrent states: shapes from one reference step on zeros (None state = zeros)
         x0 = torch.zeros(batch_size, 1, c.d_model, device=dev, dtype=model.start.dtype)
         with torch.no_grad():
@@ -111,24 +117,57 @@ class StaticDecoder(nn.Module):
             lin = getattr(self, f"lin{i}")
             lin.zero_() if cache["lin"] is None else lin.copy_(cache["lin"])
         self.mem.zero_() if state.memory is None else self.mem.copy_(state.memory)
+        if self.local:
+            self.bpos.fill_(state.n_bytes)  # byte j = n_bytes is next; it writes position j - 1
+            for i, cache in enumerate(state.dec):
+                k_buf, v_buf = getattr(self, f"dec_k{i}"), getattr(self, f"dec_v{i}")
+                k_buf.zero_()
+                v_buf.zero_()
+                if cache.k is not None:
+                    n = cache.k.shape[2]  # positions n_bytes - n .. n_bytes - 1
+                    slots = torch.arange(state.n_bytes - n, state.n_bytes,
+                                         device=k_buf.device) % k_buf.shape[2]
+                    k_buf[:, :, slots] = cache.k.to(k_buf.dtype)
+                    v_buf[:, :, slots] = cache.v.to(v_buf.dtype)
 
     # --- the per-byte function ----------------------------------------------------------------
-    def _swa(self, blk, u: torch.Tensor, i: int) -> torch.Tensor:
-        """Sliding-window attention of the new patch u (B, 1, d) at patch index self.pos."""
-        swa = blk.swa
+    @staticmethod
+    def _ring_attention(swa, u: torch.Tensor, k_buf, v_buf, pos: torch.Tensor) -> torch.Tensor:
+        """A SlidingWindowAttention step over a ring buffer: the new position u (B, 1, d) at
+        index ``pos`` (a tensor) writes slot pos mod W and reads every filled slot.
+        Returns (B, 1, H, Dh)."""
         B = u.shape[0]
-        q, k, v = swa.qkv(u).view(B, 1, 3, self.H, self.Dh).permute(2, 0, 3, 1, 4)
-        ang = self.pos.float() * swa.rotary.inv_freq  # (Dh/2,), as the reference table
+        W = k_buf.shape[2]
+        q, k, v = swa.qkv(u).view(B, 1, 3, swa.H, swa.Dh).permute(2, 0, 3, 1, 4)
+        ang = pos.float() * swa.rotary.inv_freq  # (Dh/2,), as the reference table
         cos, sin = ang.cos()[None], ang.sin()[None]
         q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
-        k_buf, v_buf = getattr(self, f"swa_k{i}"), getattr(self, f"swa_v{i}")
-        slot = (self.pos % self.W).reshape(1)
+        slot = (pos % W).reshape(1)
         k_buf.index_copy_(2, slot, k.to(k_buf.dtype))
         v_buf.index_copy_(2, slot, v.to(v_buf.dtype))
-        valid = torch.arange(self.W, device=u.device) <= self.pos  # all True once pos >= W - 1
+        valid = torch.arange(W, device=u.device) <= pos  # all True once pos >= W - 1
         y = F.scaled_dot_product_attention(q, k_buf.to(q.dtype), v_buf.to(q.dtype),
                                            attn_mask=valid[None, None, None, :])
         return y.transpose(1, 2)
+
+    def _swa(self, blk, u: torch.Tensor, i: int) -> torch.Tensor:
+        """Sliding-window attention of the new patch u (B, 1, d) at patch index self.pos."""
+        return self._ring_attention(blk.swa, u, getattr(self, f"swa_k{i}"),
+                                    getattr(self, f"swa_v{i}"), self.pos)
+
+    def _local_head(self, b: torch.Tensor, phase: int) -> torch.Tensor:
+        """decoder='local': logits (B, 256) of the next byte j = n_bytes + 1 from ctx and the
+        byte b just read (its window position is bpos = j - 1)."""
+        head = self.model.head
+        u = head._inputs(self.ctx[:, None], b[:, None], phase + 1)  # offset j mod P
+        for i, (n1, attn, proj, n2, mlp) in enumerate(zip(head.norms1, head.attns, head.projs,
+                                                          head.norms2, head.mlps)):
+            a = self._ring_attention(attn, n1(u), getattr(self, f"dec_k{i}"),
+                                     getattr(self, f"dec_v{i}"), self.bpos)
+            u = u + proj(a.reshape(u.shape[0], 1, -1).to(u.dtype))
+            u = u + mlp(n2(u))
+        self.bpos.add_(1)
+        return head.out(head.norm(u))[:, 0]
 
     def _patch_step(self) -> None:
         """The reference's _patch_step on the buffers: encode the patch in ``cur``, advance
@@ -158,9 +197,9 @@ class StaticDecoder(nn.Module):
         self.cur[:, phase] = b
         if phase == self.P - 1:
             self._patch_step()
-            prefix = self.cur[:, :0]
-        else:
-            prefix = self.cur[:, :phase + 1]
+        if self.local:
+            return self._local_head(b, phase).float()
+        prefix = self.cur[:, :0] if phase == self.P - 1 else self.cur[:, :phase + 1]
         return self.model.head.predict(self.ctx, prefix).float()
 
     @torch.no_grad()
