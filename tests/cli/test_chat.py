@@ -31,3 +31,23 @@ def test_chat_ctrl_c_stops_only_the_reply(run_cli, ckpt, monkeypatch):
     rc, out, err = run_cli("chat", ckpt, "--max-bytes", "3", "--stop", "", stdin=b"ab\ncd\n\n")
     assert rc == 0, err
     assert "[stopped]" in out and calls["n"] == 2
+
+
+def test_chat_compiled_decoding_same_replies(run_cli, tmp_path):
+    """--compile (AGIFORMER's compiled fixed-shape decoder, reused across turns) gives the
+    replies of the default path."""
+    import torch
+    torch.manual_seed(0)
+    bytelm.create_model("agiformer-tiny").save(tmp_path / "agi")
+    opts = ("--temperature", "0", "--mode", "standard", "--max-bytes", "6", "--stop", "")
+    outs = []
+    for extra in ((), ("--compile",)):
+        rc, out, err = run_cli("chat", tmp_path / "agi", *opts, *extra, stdin=b"ab\ncd\n\n")
+        assert rc == 0, err
+        outs.append(out)
+    assert outs[0] == outs[1] and outs[0].count("\n") == 2
+
+
+def test_chat_compile_needs_agiformer(run_cli, ckpt):
+    rc, out, err = run_cli("chat", ckpt, "--compile", stdin=b"ab\n\n")
+    assert rc != 0 and "AGIFORMER" in err and "Traceback" not in err

@@ -17,6 +17,8 @@ def add_parser(sub) -> None:
     p.add_argument("--entropy-high", type=float, default=1.2)
     p.add_argument("--stop", default="\\n", help="reply ends at this string (escapes allowed)")
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--compile", action="store_true",
+                   help="AGIFORMER: compiled fixed-shape decoding (see bytelm generate --compile)")
     p.add_argument("--device", default="auto")
     p.set_defaults(func=run)
 
@@ -28,6 +30,8 @@ def run(args) -> int:
     if args.max_bytes < 1:
         raise UserError("--max-bytes must be >= 1")
     model = load_model(args.ckpt, device=pick_device(args.device))
+    if args.compile and not hasattr(model, "static_decoder"):
+        raise UserError(f"--compile is built for AGIFORMER checkpoints only, not {model.config.family}")
     ctx = model.config.context
     stop = args.stop.encode().decode("unicode_escape").encode("utf-8") or None
     history = b""
@@ -44,7 +48,8 @@ def run(args) -> int:
             for b in iter_generate(model, history, max_bytes=args.max_bytes,
                                    temperature=args.temperature, top_k=args.top_k,
                                    top_p=args.top_p, seed=args.seed, stop=stop, mode=args.mode,
-                                   entropy_low=args.entropy_low, entropy_high=args.entropy_high):
+                                   entropy_low=args.entropy_low, entropy_high=args.entropy_high,
+                                   compile=args.compile):
                 reply.append(b)
                 sys.stdout.write(out.push(bytes([b])))
                 sys.stdout.flush()
