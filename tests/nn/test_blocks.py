@@ -30,3 +30,14 @@ def test_cross_entropy_mask_normalises_by_real_bytes():
     mask[0, :3] = True
     full = byte_cross_entropy(logits, y, reduction="none")
     torch.testing.assert_close(byte_cross_entropy(logits, y, mask), full[0, :3].mean())
+
+
+def test_rotary_tensor_start_equals_the_table():
+    """A 0-dim tensor start (compiled decoding) gives exactly the table's angles, also past
+    the precomputed length."""
+    from bytelm.nn import Rotary
+    rot = Rotary(16, 32)
+    for start, length in ((0, 5), (7, 1), (30, 4)):
+        cos, sin = rot(start, length)
+        tcos, tsin = rot(torch.tensor(start), length)
+        assert torch.equal(cos, tcos) and torch.equal(sin, tsin)

@@ -27,8 +27,15 @@ class Rotary(nn.Module):
         self.register_buffer("cos", freqs.cos(), persistent=False)
         self.register_buffer("sin", freqs.sin(), persistent=False)
 
-    def forward(self, start: int, length: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Returns (cos, sin), each (length, d_head/2), fp32, for positions start..start+length-1."""
+    def forward(self, start: int | torch.Tensor, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Returns (cos, sin), each (length, d_head/2), fp32, for positions start..start+length-1.
+
+        ``start`` may be a 0-dim tensor (a position kept on the device, as compiled decoding
+        does): the angles are then computed, with the same fp32 products as the table."""
+        if isinstance(start, torch.Tensor):
+            t = start.float() + torch.arange(length, device=start.device, dtype=torch.float32)
+            freqs = t[:, None] * self.inv_freq
+            return freqs.cos(), freqs.sin()
         if start + length > self.cos.shape[0]:
             self._build(2 * (start + length))
         return self.cos[start:start + length], self.sin[start:start + length]

@@ -113,14 +113,14 @@ class LocalByteDecoder(nn.Module):
         self.norm = RMSNorm(d_dec, norm_eps)
         self.out = nn.Linear(d_dec, 256, bias=False)
 
-    def _inputs(self, c_j: torch.Tensor, prev: torch.Tensor, j0: int) -> torch.Tensor:
-        """u for bytes j0..j0+L-1 from their context latents c_j (B, L, d_model) and the bytes
-        before them prev (B, L)."""
+    def _inputs(self, c_j: torch.Tensor, prev: torch.Tensor, j0) -> torch.Tensor:
+        """u for bytes j0..j0+L-1 (j0 an int or a 0-dim tensor) from their context latents
+        c_j (B, L, d_model) and the bytes before them prev (B, L)."""
         L = prev.shape[1]
-        offs = (torch.arange(j0, j0 + L, device=prev.device) % self.P)
+        offs = (torch.arange(L, device=prev.device) + j0) % self.P
         return self.ctx(c_j) + self.pos[offs] + self.byte(prev.long()).to(c_j.dtype)
 
-    def _layers(self, u: torch.Tensor, caches=None, pos: int | None = None) -> torch.Tensor:
+    def _layers(self, u: torch.Tensor, caches=None, pos=None) -> torch.Tensor:
         B, L, _ = u.shape
         for i, (n1, attn, proj, n2, mlp) in enumerate(zip(self.norms1, self.attns, self.projs,
                                                           self.norms2, self.mlps)):
@@ -140,8 +140,9 @@ class LocalByteDecoder(nn.Module):
         u = self._inputs(c[:, j // self.P], x, 1)  # byte j reads x_{j-1}: the row at t = j - 1
         return self._layers(u, caches)
 
-    def step(self, c: torch.Tensor, prev: torch.Tensor, j: int, caches) -> torch.Tensor:
-        """Logits (B, 256) for byte j from its context latent c (B, d_model), the byte before
-        it prev (B,), and the caches of bytes < j - 1 (extended by one position)."""
+    def step(self, c: torch.Tensor, prev: torch.Tensor, j, caches) -> torch.Tensor:
+        """Logits (B, 256) for byte j (an int or a 0-dim tensor) from its context latent c
+        (B, d_model), the byte before it prev (B,), and the window caches (WindowCache or
+        RingWindowCache) of the positions before j - 1, extended by one."""
         u = self._inputs(c[:, None], prev[:, None], j)
         return self._layers(u, caches, pos=j - 1)[:, 0]

@@ -27,6 +27,47 @@ class WindowCache:
     k: torch.Tensor | None = None
     v: torch.Tensor | None = None
 
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, window: int) -> torch.Tensor:
+        """Appends one position's rotated k, v (B, H, 1, D), keeps the last ``window``, and
+        attends the query q (B, H, 1, D) to them -> (B, H, 1, D)."""
+        if self.k is None:
+            self.k, self.v = k, v
+        else:
+            self.k = torch.cat([self.k, k], 2)[:, :, -window:]
+            self.v = torch.cat([self.v, v], 2)[:, :, -window:]
+        return F.scaled_dot_product_attention(q, self.k.to(q.dtype), self.v.to(q.dtype))
+
+
+@dataclass
+class RingWindowCache:
+    """The fixed-shape form of ``WindowCache`` (compiled decoding): k, v (B, H, W, D) buffers
+    written in place at slot pos mod W, where ``pos`` is the 0-dim long tensor of the position
+    being added; unwritten slots are masked. Keys are stored rotated, so slot order does not
+    matter to softmax: the same result as WindowCache."""
+
+    k: torch.Tensor
+    v: torch.Tensor
+    pos: torch.Tensor
+
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, window: int) -> torch.Tensor:
+        W = self.k.shape[2]  # == window
+        slot = (self.pos % W).reshape(1)
+        self.k.index_copy_(2, slot, k.to(self.k.dtype))
+        self.v.index_copy_(2, slot, v.to(self.v.dtype))
+        valid = torch.arange(W, device=q.device) <= self.pos  # all True once pos >= W - 1
+        return F.scaled_dot_product_attention(q, self.k.to(q.dtype), self.v.to(q.dtype),
+                                              attn_mask=valid[None, None, None, :])
+
+    def load(self, cache: WindowCache, end: int) -> None:
+        """Copies a WindowCache that holds positions end - n .. end - 1 into the ring."""
+        self.k.zero_()
+        self.v.zero_()
+        if cache.k is not None:
+            n = cache.k.shape[2]
+            slots = torch.arange(end - n, end, device=self.k.device) % self.k.shape[2]
+            self.k[:, :, slots] = cache.k.to(self.k.dtype)
+            self.v[:, :, slots] = cache.v.to(self.v.dtype)
+
 
 class SlidingWindowAttention(nn.Module):
     """Causal softmax attention over the last ``window`` patches, RoPE inside q.k; O(N * W).
@@ -40,7 +81,7 @@ class SlidingWindowAttention(nn.Module):
         self.qkv = nn.Linear(d_model, 3 * d_model, bias=False)
         self.rotary = rotary
 
-    def _qkv(self, x: torch.Tensor, start: int):
+    def _qkv(self, x: torch.Tensor, start: int | torch.Tensor):
         B, N, _ = x.shape
         q, k, v = self.qkv(x).view(B, N, 3, self.H, self.Dh).permute(2, 0, 3, 1, 4)
         cos, sin = self.rotary(start, N)
@@ -53,16 +94,11 @@ class SlidingWindowAttention(nn.Module):
             cache.k, cache.v = k[:, :, -self.window:], v[:, :, -self.window:]
         return sliding_window_attention(q, k, v, self.window).transpose(1, 2)
 
-    def step(self, x: torch.Tensor, cache: WindowCache, pos: int) -> torch.Tensor:
-        """x (B, 1, d) at patch index ``pos``; appends to the cache (kept to W entries)."""
+    def step(self, x: torch.Tensor, cache: "WindowCache | RingWindowCache",
+             pos: int | torch.Tensor) -> torch.Tensor:
+        """x (B, 1, d) at position ``pos``; the cache adds it and keeps the last W entries."""
         q, k, v = self._qkv(x, pos)
-        if cache.k is None:
-            cache.k, cache.v = k, v
-        else:
-            cache.k = torch.cat([cache.k, k], 2)[:, :, -self.window:]
-            cache.v = torch.cat([cache.v, v], 2)[:, :, -self.window:]
-        y = F.scaled_dot_product_attention(q, cache.k.to(q.dtype), cache.v.to(q.dtype))
-        return y.transpose(1, 2)
+        return cache.attend(q, k, v, self.window).transpose(1, 2)
 
 
 def _with_ones(v: torch.Tensor) -> torch.Tensor:

@@ -269,15 +269,22 @@ class AgiformerLM(ByteLM):
         window = torch.cat([state.tail.to(emb.dtype), emb], 1)  # (B, K, d)
         pos = state.n_bytes // self.P - 1
         h = self.encoder.encode_window(window)[:, None]  # (B, 1, d)
-        for blk, cache in zip(self.blocks, state.blocks):
-            h = blk.step(h, cache, pos)
-        m, state.memory = self.memory.step(self.mem_norm(h), state.memory)
-        h = self.norm(h + m)
-        if self.reason is not None:
-            h = self.reason(h)[0]
+        h, state.memory = self.advance(h, state.blocks, state.memory, pos)
         state.ctx = h[:, 0]
         state.tail = window[:, window.shape[1] - (self.encoder.K - self.P):]
         state.cur = []
+
+    def advance(self, h: torch.Tensor, caches: list, memory, pos, early_exit: bool = True):
+        """One patch latent h (B, 1, d) at patch index pos through the blocks (their caches
+        ``{"swa", "lin"}`` are updated), the memory and ACT -> (context latent (B, 1, d), new
+        memory state). Shared by ``step`` and the compiled decoder (static_decode)."""
+        for blk, cache in zip(self.blocks, caches):
+            h = blk.step(h, cache, pos)
+        m, memory = self.memory.step(self.mem_norm(h), memory)
+        h = self.norm(h + m)
+        if self.reason is not None:
+            h = self.reason(h, early_exit=early_exit)[0]
+        return h, memory
 
     def _prefill(self, x: torch.Tensor, state: AgiformerState) -> torch.Tensor:
         """A fresh state reads x (B, n), n a multiple of P, with the parallel form; returns its

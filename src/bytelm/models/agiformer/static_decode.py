@@ -4,11 +4,11 @@ so ``torch.compile`` builds it once per in-patch phase (P graphs), and on CUDA
 (tests equate the two); this is its fast path.
 
 What changes against the reference state (``AgiformerState``):
-- the sliding-window KV cache is a ring of W slots (slot = patch index mod W) with a validity
-  mask, instead of a concatenate-and-crop tensor whose length grows to W. RoPE is applied to
-  the keys before they are stored, so the order of the slots does not matter to softmax;
-- RoPE angles come from the patch index held in a tensor (``pos``), not a Python int, so the
-  position does not specialise the compiled graph;
+- the sliding-window KV caches are rings of W slots (``mixers.RingWindowCache``) instead of
+  concatenate-and-crop tensors whose length grows to W; the model's own ``advance`` and
+  local decoder ``step`` run on them;
+- positions are held in tensors (``pos``, and ``bpos`` for the local decoder's byte window),
+  not Python ints, so they do not specialise the compiled graph;
 - the bytes of the open patch live in a (B, P) buffer; the phase (bytes in it, 0..P-1) is the
   only Python-level value and selects the graph;
 - the ACT block runs every step for every position (its eval-time early exit needs a host
@@ -21,10 +21,9 @@ What changes against the reference state (``AgiformerState``):
         logits = dec.step(nxt)[:, None]   # (B, 1, 256)
 """
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from bytelm.nn.rope import apply_rotary
+from bytelm.models.agiformer.mixers import RingWindowCache
 
 
 class StaticDecoder(nn.Module):
@@ -94,6 +93,11 @@ class StaticDecoder(nn.Module):
         self.load_state(state)
         return logits
 
+    def _rings(self, prefix: str, n: int, pos: torch.Tensor) -> list[RingWindowCache]:
+        """The ring caches over buffers prefix_k{i}, prefix_v{i}, i < n, written at ``pos``."""
+        return [RingWindowCache(getattr(self, f"{prefix}_k{i}"), getattr(self, f"{prefix}_v{i}"), pos)
+                for i in range(n)]
+
     @torch.no_grad()
     def load_state(self, state) -> None:
         """Copies a reference ``AgiformerState`` into the buffers."""
@@ -105,89 +109,33 @@ class StaticDecoder(nn.Module):
         self.cur.zero_()
         for j, b in enumerate(state.cur):
             self.cur[:, j] = b
+        # the window caches hold the last patches, n_patches - n .. n_patches - 1
+        for ring, cache in zip(self._rings("swa", len(state.blocks), self.pos), state.blocks):
+            ring.load(cache["swa"], n_patches)
         for i, cache in enumerate(state.blocks):
-            k_buf, v_buf = getattr(self, f"swa_k{i}"), getattr(self, f"swa_v{i}")
-            k_buf.zero_()
-            v_buf.zero_()
-            if cache["swa"].k is not None:
-                n = cache["swa"].k.shape[2]  # the last n patches: n_patches - n .. n_patches - 1
-                slots = torch.arange(n_patches - n, n_patches, device=k_buf.device) % self.W
-                k_buf[:, :, slots] = cache["swa"].k.to(k_buf.dtype)
-                v_buf[:, :, slots] = cache["swa"].v.to(v_buf.dtype)
             lin = getattr(self, f"lin{i}")
             lin.zero_() if cache["lin"] is None else lin.copy_(cache["lin"])
         self.mem.zero_() if state.memory is None else self.mem.copy_(state.memory)
         if self.local:
             self.bpos.fill_(state.n_bytes)  # byte j = n_bytes is next; it writes position j - 1
-            for i, cache in enumerate(state.dec):
-                k_buf, v_buf = getattr(self, f"dec_k{i}"), getattr(self, f"dec_v{i}")
-                k_buf.zero_()
-                v_buf.zero_()
-                if cache.k is not None:
-                    n = cache.k.shape[2]  # positions n_bytes - n .. n_bytes - 1
-                    slots = torch.arange(state.n_bytes - n, state.n_bytes,
-                                         device=k_buf.device) % k_buf.shape[2]
-                    k_buf[:, :, slots] = cache.k.to(k_buf.dtype)
-                    v_buf[:, :, slots] = cache.v.to(v_buf.dtype)
+            for ring, cache in zip(self._rings("dec", len(state.dec), self.bpos), state.dec):
+                ring.load(cache, state.n_bytes)
 
     # --- the per-byte function ----------------------------------------------------------------
-    @staticmethod
-    def _ring_attention(swa, u: torch.Tensor, k_buf, v_buf, pos: torch.Tensor) -> torch.Tensor:
-        """A SlidingWindowAttention step over a ring buffer: the new position u (B, 1, d) at
-        index ``pos`` (a tensor) writes slot pos mod W and reads every filled slot.
-        Returns (B, 1, H, Dh)."""
-        B = u.shape[0]
-        W = k_buf.shape[2]
-        q, k, v = swa.qkv(u).view(B, 1, 3, swa.H, swa.Dh).permute(2, 0, 3, 1, 4)
-        ang = pos.float() * swa.rotary.inv_freq  # (Dh/2,), as the reference table
-        cos, sin = ang.cos()[None], ang.sin()[None]
-        q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
-        slot = (pos % W).reshape(1)
-        k_buf.index_copy_(2, slot, k.to(k_buf.dtype))
-        v_buf.index_copy_(2, slot, v.to(v_buf.dtype))
-        valid = torch.arange(W, device=u.device) <= pos  # all True once pos >= W - 1
-        y = F.scaled_dot_product_attention(q, k_buf.to(q.dtype), v_buf.to(q.dtype),
-                                           attn_mask=valid[None, None, None, :])
-        return y.transpose(1, 2)
-
-    def _swa(self, blk, u: torch.Tensor, i: int) -> torch.Tensor:
-        """Sliding-window attention of the new patch u (B, 1, d) at patch index self.pos."""
-        return self._ring_attention(blk.swa, u, getattr(self, f"swa_k{i}"),
-                                    getattr(self, f"swa_v{i}"), self.pos)
-
-    def _local_head(self, b: torch.Tensor, phase: int) -> torch.Tensor:
-        """decoder='local': logits (B, 256) of the next byte j = n_bytes + 1 from ctx and the
-        byte b just read (its window position is bpos = j - 1)."""
-        head = self.model.head
-        u = head._inputs(self.ctx[:, None], b[:, None], phase + 1)  # offset j mod P
-        for i, (n1, attn, proj, n2, mlp) in enumerate(zip(head.norms1, head.attns, head.projs,
-                                                          head.norms2, head.mlps)):
-            a = self._ring_attention(attn, n1(u), getattr(self, f"dec_k{i}"),
-                                     getattr(self, f"dec_v{i}"), self.bpos)
-            u = u + proj(a.reshape(u.shape[0], 1, -1).to(u.dtype))
-            u = u + mlp(n2(u))
-        self.bpos.add_(1)
-        return head.out(head.norm(u))[:, 0]
-
     def _patch_step(self) -> None:
         """The reference's _patch_step on the buffers: encode the patch in ``cur``, advance
-        every mixer, the memory and ACT by one position; pos += 1."""
+        every mixer, the memory and ACT by one position (``AgiformerLM.advance``); pos += 1."""
         m = self.model
         emb = m.encoder.embed(self.cur)  # (B, P, d)
         window = torch.cat([self.tail.to(emb.dtype), emb], 1)  # (B, K, d)
         h = m.encoder.encode_window(window)[:, None]  # (B, 1, d)
-        for i, blk in enumerate(m.blocks):
-            u = blk.norm1(h)
-            a = self._swa(blk, u, i)
-            lin_state = getattr(self, f"lin{i}")
-            lin, new_lin = blk.lin.step(u, lin_state)
-            lin_state.copy_(new_lin)
-            h = blk._mix(h, u, a, lin)[0]
-        mo, new_mem = m.memory.step(m.mem_norm(h), self.mem)
-        self.mem.copy_(new_mem)
-        h = m.norm(h + mo)
-        if m.reason is not None:
-            h = m.reason(h, early_exit=False)[0]
+        lins = [getattr(self, f"lin{i}") for i in range(len(m.blocks))]
+        caches = [{"swa": ring, "lin": lin}
+                  for ring, lin in zip(self._rings("swa", len(m.blocks), self.pos), lins)]
+        h, mem = m.advance(h, caches, self.mem, self.pos, early_exit=False)
+        for lin, cache in zip(lins, caches):  # the recurrent states come back as new tensors
+            lin.copy_(cache["lin"])
+        self.mem.copy_(mem)
         self.ctx.copy_(h[:, 0].to(self.ctx.dtype))
         self.tail.copy_(window[:, window.shape[1] - self.tail.shape[1]:].to(self.tail.dtype))
         self.pos.add_(1)
@@ -197,8 +145,12 @@ class StaticDecoder(nn.Module):
         self.cur[:, phase] = b
         if phase == self.P - 1:
             self._patch_step()
-        if self.local:
-            return self._local_head(b, phase).float()
+        if self.local:  # byte j = bpos + 1 from the byte just read, at window position bpos
+            head = self.model.head
+            logits = head.step(self.ctx, b, self.bpos + 1,
+                               self._rings("dec", len(head.attns), self.bpos))
+            self.bpos.add_(1)
+            return logits.float()
         prefix = self.cur[:, :0] if phase == self.P - 1 else self.cur[:, :phase + 1]
         return self.model.head.predict(self.ctx, prefix).float()
 
