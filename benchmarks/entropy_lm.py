@@ -78,7 +78,7 @@ def main() -> None:
     x = torch.frombuffer(bytearray(val), dtype=torch.uint8)[None].to(dev)
     bcfg = preset_config(args.bsfin_preset)
     sizes = {"min_size": bcfg.min_patch, "max_size": bcfg.max_patch}
-    babylon = get_patcher("babylon", **preset_config(args.bsfin_preset).patcher_kwargs())
+    babylon = get_patcher("babylon", **bcfg.patcher_kwargs())
     babylon_mean = mean_patch(babylon, x)
     target = babylon_mean if args.target == "babylon" else float(args.target)
     ent = get_patcher("entropy-model", model=lm, **sizes)

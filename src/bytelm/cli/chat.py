@@ -24,14 +24,14 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from bytelm.generate import Utf8Stream, iter_generate
+    from bytelm.generate import Utf8Stream, check_compilable, iter_generate
     from bytelm.train.checkpoint import load_model
     from bytelm.train.distributed import pick_device
     if args.max_bytes < 1:
         raise UserError("--max-bytes must be >= 1")
     model = load_model(args.ckpt, device=pick_device(args.device))
-    if args.compile and not hasattr(model, "static_decoder"):
-        raise UserError(f"--compile is built for AGIFORMER checkpoints only, not {model.config.family}")
+    if args.compile:  # before the first prompt is read
+        check_compilable(model, "--compile")
     ctx = model.config.context
     stop = args.stop.encode().decode("unicode_escape").encode("utf-8") or None
     history = b""

@@ -80,11 +80,12 @@ def _emit(model, prompt: bytes, args) -> None:
 
 def run(args) -> int:
     from bytelm.train.distributed import pick_device
+    from bytelm.generate import check_compilable
     from bytelm.train.checkpoint import load_model
     _check(args)
     model = load_model(args.ckpt, device=pick_device(args.device))
-    if args.compile and not hasattr(model, "static_decoder"):
-        raise UserError(f"--compile is built for AGIFORMER checkpoints only, not {model.config.family}")
+    if args.compile:  # before the first prompt is read
+        check_compilable(model, "--compile")
     if not args.interactive:
         _emit(model, _prompt(args), args)
         return 0

@@ -81,6 +81,12 @@ def _as_bytes(prompt) -> bytes:
 
 
 @torch.no_grad()
+def check_compilable(model, what: str = "compiled decoding") -> None:
+    """UserError unless ``model`` has a compiled fixed-shape decoder (``static_decoder``)."""
+    if not hasattr(model, "static_decoder"):
+        raise UserError(f"{what} is built for AGIFORMER only, not {model.config.family}")
+
+
 def iter_generate(model, prompt, max_bytes: int = 256, temperature: float = 1.0, top_k: int = 0,
                   top_p: float = 1.0, seed: int | None = None, stop: bytes | None = None,
                   mode: str = "standard", entropy_low: float = 0.3, entropy_high: float = 1.2,
@@ -111,8 +117,7 @@ def iter_generate(model, prompt, max_bytes: int = 256, temperature: float = 1.0,
         raise UserError(f"unknown sampling mode {mode!r} (standard or entropy)")
     fast = None
     if compile:
-        if not hasattr(model, "static_decoder"):
-            raise UserError(f"compiled decoding is built for AGIFORMER only, not {model.config.family}")
+        check_compilable(model)
         fast = model.static_decoder(1, compile="reduce-overhead" if device.type == "cuda" else "default")
         last = fast.prefill(torch.tensor([list(data)], device=device))[:, -1]
     else:
