@@ -27,7 +27,7 @@ if [ "$P" = entropy-model ]; then
     M=$(cat "runs/bench/elm_$L/model_opts.txt")
 fi
 N=${NEEDLE-$L}
-timeout 585 python3 benchmarks/baseline.py --name "bsfin_${L}_${P}" --preset "${PRESET:-bsfin-35m}" \
+timeout "${TIMEOUT:-585}" python3 benchmarks/baseline.py --name "bsfin_${L}_${P}" --preset "${PRESET:-bsfin-35m}" \
     --source "../shared/data/$L/text" --minutes "$MIN" --out "$O" --result "bsfin_${L}_${P}.json" \
     ${N:+--needle "$N"} \
     -- $R $M

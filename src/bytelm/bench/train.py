@@ -48,6 +48,45 @@ def _autocast(device: torch.device, dtype: torch.dtype):
     return contextlib.nullcontext()
 
 
+class TrainStep:
+    """One training step of ``preset`` at (batch, seq_len) on fixed random bytes; call to run it.
+
+    forward (autocast per ``dtype``) -> byte cross-entropy + aux_loss -> backward -> clip to
+    norm 1 -> AdamW (``bytelm.optim.build_optimizer``'s groups, fused on CUDA) -> zero_grad.
+    ``compile_`` wraps the model in torch.compile; ``close()`` drops the compiled function and
+    the optimizer (and resets dynamo when compiled). ``loss`` is the last step's loss (detached).
+    """
+
+    def __init__(self, preset: str, batch: int, seq_len: int, compile_: bool,
+                 dtype: torch.dtype, device: torch.device, context: int | None = None):
+        torch.manual_seed(0)
+        self.model = create_model(preset, **({"context": context} if context else {}))
+        self.model = self.model.to(device).train()
+        self.device, self.dtype, self.compile = device, dtype, compile_
+        # the AdamW of bytelm.optim.build_optimizer (decay on matrices only, fused on CUDA)
+        self.opt = torch.optim.AdamW(self.model.param_groups(0.1), lr=3e-4,
+                                     fused=True if device.type == "cuda" else None)
+        self.fwd = torch.compile(self.model) if compile_ else self.model
+        self.params = list(self.model.parameters())
+        self.x = torch.randint(0, 256, (batch, seq_len + 1), device=device)
+        self.loss: torch.Tensor | None = None
+
+    def __call__(self) -> None:
+        with _autocast(self.device, self.dtype):
+            out = self.fwd(self.x[:, :-1])
+        loss = byte_cross_entropy(out.logits, self.x[:, 1:]) + out.aux_loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.params, 1.0)
+        self.opt.step()
+        self.opt.zero_grad(set_to_none=True)
+        self.loss = loss.detach()
+
+    def close(self) -> None:
+        self.fwd = self.opt = None
+        if self.compile:
+            torch._dynamo.reset()
+
+
 def train_row(preset: str, batch: int, seq_len: int, compile_: bool, steps: int, warmup: int,
               dtype: torch.dtype, device: torch.device, matmul_tflops: float | None,
               context: int | None = None) -> dict:
@@ -58,28 +97,10 @@ def train_row(preset: str, batch: int, seq_len: int, compile_: bool, steps: int,
     row = {"preset": preset, "batch": batch, "seq_len": seq_len, "compile": compile_,
            "precision": str(dtype).removeprefix("torch."), "status": "ok"}
     reset_peak(device)
-    torch.manual_seed(0)
-    model = create_model(preset, **({"context": context} if context else {})).to(device).train()
+    step = TrainStep(preset, batch, seq_len, compile_, dtype, device, context)
+    model = step.model
     row["context"] = model.config.context
     row.update(family=model.config.family, n_params=model.n_params())
-    # the AdamW of bytelm.optim.build_optimizer (decay on matrices only, fused on CUDA)
-    opt = torch.optim.AdamW(model.param_groups(0.1), lr=3e-4,
-                            fused=True if device.type == "cuda" else None)
-    fwd = torch.compile(model) if compile_ else model
-    params = list(model.parameters())
-    x = torch.randint(0, 256, (batch, seq_len + 1), device=device)
-    last_loss = []
-
-    def step():
-        with _autocast(device, dtype):
-            out = fwd(x[:, :-1])
-        loss = byte_cross_entropy(out.logits, x[:, 1:]) + out.aux_loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        last_loss[:] = [loss.detach()]
-
     try:
         t = time_fn(step, warmup=warmup, reps=steps, device=device)
     except Exception as e:  # noqa: BLE001 - one failing row (OOM, compile error) ends only itself
@@ -87,10 +108,8 @@ def train_row(preset: str, batch: int, seq_len: int, compile_: bool, steps: int,
         log.warning("%s batch %d seq %d: %s", preset, batch, seq_len, row["status"])
         return row
     finally:
-        del fwd, opt
-        if compile_:
-            torch._dynamo.reset()
-    loss = float(last_loss[0])
+        step.close()
+    loss = float(step.loss)
     step_s = t["median_ms"] / 1e3
     bps = batch * seq_len / step_s
     fpb = model.flops_per_byte(seq_len)
