@@ -3,10 +3,10 @@ torch.complex64 or explicit real/imag pairs, whichever is faster; measure and sa
 
     PYTHONPATH=src python benchmarks/complex_repr.py --out OUT.json [--tokens 14592 --dim 512]
 
-- pairs4: the model's form, (A r - B i, A i + B r): four real matmuls; fp32, and bf16 autocast
-  on CUDA;
+- pairs4: (A r - B i, A i + B r), four real matmuls (the reference form,
+  ``bsfin.interference.complex_linear_reference``); fp32, and bf16 autocast on CUDA;
 - block: one real matmul of [r, i] (2n) with the block matrix [[A, -B], [B, A]] (2m x 2n), the
-  same FLOPs in one GEMM;
+  same FLOPs in one GEMM; the model's form since the H100 run (complex_repr_h100.json);
 - complex64: torch.complex64 tensors and one complex matmul (fp32 only: no bf16 complex).
 Each is checked against pairs4 in fp32 (outputs and the gradients of A, B, r, i), then timed
 (median of --reps after --warmup). tokens defaults to one bsfin-35m batch: 64 rows x ~228
@@ -21,7 +21,8 @@ import torch
 
 
 def pairs4(r, i, A, B):
-    return r @ A.T - i @ B.T, i @ A.T + r @ B.T
+    from bytelm.models.bsfin.interference import complex_linear_reference
+    return complex_linear_reference(r, i, A, B)
 
 
 def block(r, i, A, B):

@@ -67,3 +67,21 @@ def test_entropy_model_patcher(tmp_path):
     spec = f"bsfin-tiny[patcher=entropy-model,patcher_model={tmp_path / 'lm'},patch_threshold=7.9]"
     check_causality(spec)
     check_cached_equals_full(spec)
+
+
+def test_complex_linear_block_form_equals_four_matmuls():
+    """The one-GEMM block form equals the four-matmul reference: outputs and all gradients."""
+    from bytelm.models.bsfin.interference import ComplexLinear, complex_linear_reference
+    torch.manual_seed(0)
+    lin = ComplexLinear(6, 5).double()
+    r, i = (torch.randn(3, 7, 6, dtype=torch.float64, requires_grad=True) for _ in range(2))
+    out = lin(r, i)
+    ref = complex_linear_reference(r, i, lin.re.weight, lin.im.weight)
+    g = [torch.randn_like(o) for o in ref]
+    for o, e in zip(out, ref):
+        assert o.shape == e.shape == (3, 7, 5)
+        torch.testing.assert_close(o, e)
+    got = torch.autograd.grad(out, (r, i, lin.re.weight, lin.im.weight), g)
+    want = torch.autograd.grad(ref, (r, i, lin.re.weight, lin.im.weight), g)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b)

@@ -11,8 +11,20 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def complex_linear_reference(r, i, A, B):
+    """(A + iB)(r + i i) as four real matmuls: (A r - B i, A i + B r). The reference form."""
+    return r @ A.T - i @ B.T, i @ A.T + r @ B.T
+
+
 class ComplexLinear(nn.Module):
-    """z -> W z with W = A + iB complex: (A r - B i, A i + B r). (r, i) (..., n) -> (..., m)."""
+    """z -> W z with W = A + iB complex: (A r - B i, A i + B r). (r, i) (..., n) -> (..., m).
+
+    Computed as one real matmul of [r, i] (..., 2n) with the block matrix [[A, -B], [B, A]]
+    (2m, 2n): the same FLOPs as the four matmuls of ``complex_linear_reference`` in one GEMM,
+    1.49x faster forward + backward on an H100 under bf16 autocast and 2.7x faster than a
+    torch.complex64 matmul, which has no bf16 (benchmarks/results/complex_repr_h100.json).
+    A = ``re.weight``, B = ``im.weight`` (checkpoints keep the two-matrix layout).
+    """
 
     def __init__(self, n_in: int, n_out: int):
         super().__init__()
@@ -20,7 +32,9 @@ class ComplexLinear(nn.Module):
         self.im = nn.Linear(n_in, n_out, bias=False)
 
     def forward(self, r, i):
-        return self.re(r) - self.im(i), self.re(i) + self.im(r)
+        A, B = self.re.weight, self.im.weight
+        W = torch.cat([torch.cat([A, -B], 1), torch.cat([B, A], 1)], 0)  # (2m, 2n)
+        return F.linear(torch.cat([r, i], -1), W).chunk(2, -1)
 
 
 class ComplexRMSNorm(nn.Module):
