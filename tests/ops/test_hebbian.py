@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from bytelm.ops.dispatch import resolve_impl
-from bytelm.ops.hebbian import (chunk_hebbian, hebbian, hebbian_step, naive_hebbian, select_impl,
-                                triton_hebbian)
+from bytelm.ops.hebbian import (chunk_hebbian, hebbian, hebbian_op, hebbian_step, naive_hebbian,
+                                select_impl, triton_hebbian)
 from tests.ops import assert_close, assert_same
 
 LAMBDA_MINS = (0.9, 0.99)
@@ -135,6 +135,42 @@ def test_public_api_cpu():
         hebbian(q, k, v, g, impl="fast")
 
 
+@pytest.mark.parametrize("with_state", [False, True])
+def test_custom_op_cpu_matches_naive(with_state):
+    """bytelm::hebbian_fwd / hebbian_bwd (CPU kernels: chunk forward, reverse-loop backward)."""
+    inputs = make_inputs(2, 37, 2, 4, 5, 0.5, 0.9, with_state)
+    assert_same(run(hebbian_op, *inputs), run(naive_hebbian, *inputs), 1e-5)
+    q, k, v, g, h0 = inputs
+    o, s = hebbian_op(q, k, v, g, scale=0.5, initial_state=h0)
+    assert s is None and o.shape == v.shape
+
+
+@pytest.mark.parametrize("output_final_state", [False, True])
+def test_custom_op_registrations(output_final_state):
+    """opcheck: schema, fake (shapes, dtypes, strides), autograd registration, AOT dispatch."""
+    q, k, v, g, h0 = make_inputs(1, 19, 2, 4, 5, 0.5, 0.9, True)
+    leaves = [x.requires_grad_() for x in (q, k, v, g, h0)]
+    torch.library.opcheck(torch.ops.bytelm.hebbian_fwd.default,
+                          (*leaves, 0.5, output_final_state))
+    torch.library.opcheck(torch.ops.bytelm.hebbian_fwd.default,
+                          (*leaves[:4], None, 0.5, output_final_state))
+    do, ds = torch.randn_like(v), torch.randn_like(h0)
+    detached = [x.detach() for x in (q, k, v, g, h0)]
+    torch.library.opcheck(torch.ops.bytelm.hebbian_bwd.default, (*detached, do, ds, 0.5))
+    torch.library.opcheck(torch.ops.bytelm.hebbian_bwd.default,
+                          (*detached[:4], None, do, None, 0.5))
+
+
+def test_custom_op_compiles_without_graph_break():
+    """The GPU path's wrapper pattern (fla's kernels behind a custom op) compiled with
+    fullgraph=True and Inductor: same outputs, state and grads as eager chunk_hebbian."""
+    torch._dynamo.reset()
+    fn = torch.compile(hebbian_op, fullgraph=True)
+    inputs = make_inputs(2, 37, 2, 4, 5, 0.5, 0.9, True)
+    assert_same(run(fn, *inputs), run(chunk_hebbian, *inputs), 1e-5)
+    torch._dynamo.reset()
+
+
 @pytest.mark.gpu
 def test_chunk_cuda():
     inputs = make_inputs(2, 200, 2, 32, 33, 0.5, 0.9, True, device="cuda")
@@ -148,9 +184,12 @@ TRITON_CASES = [(1, 64, 65, torch.bfloat16), (63, 64, 65, torch.bfloat16),
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("path", ["fla", "custom"])
 @pytest.mark.parametrize("alpha", [0.1, 0.99])
 @pytest.mark.parametrize("T,K,V,dtype", TRITON_CASES, ids=lambda c: str(c).replace("torch.", ""))
-def test_triton(T, K, V, dtype, alpha):
+def test_triton(T, K, V, dtype, alpha, path, monkeypatch):
+    """Both GPU paths (fla's autograd.Function; the custom op, BYTELM_HEBBIAN_OP=custom)."""
+    monkeypatch.setenv("BYTELM_HEBBIAN_OP", path)
     assert resolve_impl("auto", "cuda") == "triton"
     assert select_impl("triton", "cuda") == "triton", "fla's chunk_gla is not importable"
     q, k, v, g, h0 = make_inputs(2, T, 4, K, V, alpha, 0.9, True, device="cuda", dtype=dtype)
@@ -161,6 +200,20 @@ def test_triton(T, K, V, dtype, alpha):
     tol = 2e-2 if dtype == torch.bfloat16 else 5e-3
     assert_same(res, ref, tol, grad_tol=2 * tol)
     assert res[0].dtype == dtype and res[1].dtype == torch.float32
+
+
+@pytest.mark.gpu
+def test_triton_compiles_without_graph_break(monkeypatch):
+    """fla's chunk_gla is @torch.compiler.disable; behind the custom ops it compiles in one graph
+    (fullgraph=True raises on a break) and gives eager triton_hebbian's outputs and grads."""
+    monkeypatch.setenv("BYTELM_HEBBIAN_OP", "custom")
+    torch._dynamo.reset()
+    q, k, v, g, h0 = make_inputs(2, 1000, 4, 64, 65, 0.5, 0.9, True, device="cuda",
+                                 dtype=torch.bfloat16)
+    q, k = (torch.nn.functional.elu(x.float()).add(1).to(torch.bfloat16) for x in (q, k))
+    res = run(torch.compile(triton_hebbian, fullgraph=True), q, k, v, g, h0)
+    assert_same(res, run(triton_hebbian, q, k, v, g, h0), 1e-3)
+    torch._dynamo.reset()
 
 
 @pytest.mark.gpu

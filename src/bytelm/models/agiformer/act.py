@@ -5,7 +5,8 @@ norm(z_{n-1}); halting unit h_n = sigmoid(w . z_n + b). The position halts at th
 sum_{n<=N} h_n >= 1 - eps (or N = max_steps); weights p_n = h_n for n < N and the remainder
 R = 1 - sum_{n<N} h_n at n = N; output sum_n p_n z_n; ponder cost N + R (only R carries a
 gradient). In eval mode halted positions are dropped from later steps' computation (unless
-``early_exit=False``: every position computes every step, with no host sync; same output).
+``early_exit=False``, or under torch.compile: every position computes every step, with no host
+sync; same output). Training always computes every step (halted positions get weight 0).
 """
 import torch
 from torch import nn
@@ -39,8 +40,10 @@ class RecurrentReasoningBlock(nn.Module):
         steps = torch.zeros(lead, device=x.device, dtype=torch.float32)
         ponder = torch.zeros(lead, device=x.device, dtype=torch.float32)
         dz_sum = x.new_zeros((), dtype=torch.float32)
+        # the early exit is a host sync with data-dependent shapes: graph breaks under compile
+        early_exit = early_exit and not self.training and not torch.compiler.is_compiling()
         for n in range(1, self.max_steps + 1):
-            if not self.training and early_exit and n > 1:
+            if early_exit and n > 1:
                 active = ~halted
                 if not bool(active.any()):
                     break

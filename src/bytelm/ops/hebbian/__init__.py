@@ -7,11 +7,12 @@ import torch
 from bytelm.ops.dispatch import resolve_impl
 from bytelm.ops.hebbian.chunk import chunk_hebbian
 from bytelm.ops.hebbian.naive import naive_hebbian
+from bytelm.ops.hebbian.op import hebbian_op
 from bytelm.ops.hebbian.triton import is_available as _triton_available
 from bytelm.ops.hebbian.triton import triton_hebbian
 
 __all__ = ["hebbian", "hebbian_step", "naive_hebbian", "chunk_hebbian", "triton_hebbian",
-           "select_impl"]
+           "hebbian_op", "select_impl"]
 
 _IMPLS = {"naive": naive_hebbian, "chunk": chunk_hebbian, "triton": triton_hebbian}
 
@@ -23,7 +24,10 @@ AUTO_TRITON = True
 
 
 def select_impl(impl: str, device) -> str:
-    """The implementation ``hebbian(..., impl=impl)`` runs for inputs on ``device``."""
+    """The implementation ``hebbian(..., impl=impl)`` runs for inputs on ``device``.
+
+    Traceable by torch.compile without a graph break: the availability probe is a constant
+    there (``triton.is_available``), the env override is read as Dynamo reads os.environ."""
     is_cuda = torch.device(device).type == "cuda"
     return resolve_impl(impl, device, triton_available=is_cuda and _triton_available(),
                         prefer_triton=AUTO_TRITON)

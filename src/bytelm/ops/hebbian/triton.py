@@ -5,18 +5,39 @@ case g[..., None].expand(K). fla is imported lazily so the package works without
 Tested against fla-core 0.6.0, whose signature is
 ``chunk_gla(q, k, v, g, scale, initial_state, output_final_state, state_v_first, cu_seqlens,
 cu_seqlens_cpu)`` with q, k, g (B, T, H, K), v (B, T, H, V), state (N, H, K, V) fp32.
+
+fla's ``chunk_gla`` is ``@torch.compiler.disable``: every call was a graph break in a compiled
+model (7 per forward of agiformer-31m). ``triton_hebbian`` therefore runs fla's forward and
+backward (``fla_forward``, ``fla_backward``: what its ``ChunkGLAFunction`` runs) inside the
+custom ops of ``bytelm.ops.hebbian.op``, which torch.compile keeps in the graph as opaque calls.
 """
-import functools
 import math
 import os
 import sys
 
 import torch
 
+from bytelm.ops.hebbian.op import hebbian_op
 
-@functools.lru_cache(maxsize=1)
+_AVAILABLE: bool | None = None
+
+
+@torch.compiler.assume_constant_result
 def is_available() -> bool:
-    """True when CUDA and fla's chunk_gla can be imported."""
+    """True when CUDA and fla's chunk_gla can be imported; probed once per process (the probe
+    pins fla's kernel configs, see ``pin_fla_configs``).
+
+    Under torch.compile this is a constant: Dynamo calls it instead of tracing it (with
+    functools.lru_cache, as it was, Dynamo ignored the cache and traced the imports and the
+    pinning's walk over sys.modules at every Hebbian call, warning each time).
+    """
+    global _AVAILABLE
+    if _AVAILABLE is None:
+        _AVAILABLE = _probe()
+    return _AVAILABLE
+
+
+def _probe() -> bool:
     if not torch.cuda.is_available():
         return False
     try:
@@ -83,7 +104,7 @@ def _compute_dtype(*xs: torch.Tensor) -> torch.dtype:
 
 def triton_hebbian(q, k, v, g, scale: float = 1.0, initial_state=None,
                    output_final_state: bool = False, chunk_size: int = 64):
-    """S_t = exp(g_t) S_{t-1} + k_t^T v_t;  o_t = scale * q_t S_t, with fla's chunk_gla.
+    """S_t = exp(g_t) S_{t-1} + k_t^T v_t;  o_t = scale * q_t S_t, with fla's chunk_gla kernels.
 
     Args:
         q, k: (B, T, H, K) CUDA tensors.
@@ -96,16 +117,81 @@ def triton_hebbian(q, k, v, g, scale: float = 1.0, initial_state=None,
     Returns:
         o (B, T, H, V) in v's dtype, final_state (B, H, K, V) fp32 or None.
     """
+    dtype = _compute_dtype(q, k, v)
+    with torch.autocast(device_type="cuda", enabled=False):
+        h0 = None if initial_state is None else initial_state.float()
+        if os.environ.get("BYTELM_HEBBIAN_OP", "fla") == "custom":
+            o, final_state = hebbian_op(q.to(dtype), k.to(dtype), v.to(dtype), g.float(),
+                                        scale=scale, initial_state=h0,
+                                        output_final_state=output_final_state)
+        else:
+            o, final_state = _fla_autograd(q.to(dtype), k.to(dtype), v.to(dtype), g.float(),
+                                           scale, h0, output_final_state)
+    return o.to(v.dtype), final_state
+
+
+def _fla_autograd(q, k, v, g, scale: float, h0, output_final_state: bool):
+    """fla's own chunk_gla (its autograd.Function): the path measured on the H100. fla marks it
+    ``torch.compiler.disable``, so inside torch.compile every call is a graph break (74 compiled
+    regions per agiformer-31m training step, benchmarks/results/profile_train_agiformer_h100.json).
+    ``BYTELM_HEBBIAN_OP=custom`` routes through the custom op (``bytelm.ops.hebbian.op``) instead:
+    no break; CPU-tested, not yet run on a GPU, hence not the default."""
     from fla.ops.gla import chunk_gla
 
     is_available()  # pins fla's kernel configs once (see pin_fla_configs)
-    dtype = _compute_dtype(q, k, v)
-    K = q.shape[-1]
-    with torch.autocast(device_type="cuda", enabled=False):
-        g_BTHK = g.float()[..., None].expand(*g.shape, K)
-        h0 = None if initial_state is None else initial_state.float()
-        o, final_state = chunk_gla(
-            q.to(dtype), k.to(dtype), v.to(dtype), g_BTHK,
-            scale=float(scale), initial_state=h0, output_final_state=output_final_state,
-        )
-    return o.to(v.dtype), (final_state.float() if output_final_state else None)
+    g4 = g[..., None].expand(*g.shape, q.shape[-1])
+    o, final_state = chunk_gla(q, k, v, g4, scale=float(scale), initial_state=h0,
+                               output_final_state=output_final_state)
+    return o, (final_state.float() if output_final_state else None)
+
+
+def _fla_chunk_size(T: int) -> int:
+    import triton
+    return min(64, max(16, triton.next_power_of_2(T)))  # as fla's ChunkGLAFunction.forward
+
+
+def fla_forward(q, k, v, g, initial_state, scale: float, output_final_state: bool):
+    """fla's chunk_gla forward (``chunk_gla_fwd``, as ``ChunkGLAFunction.forward`` runs it without
+    cu_seqlens): q, k, v (B, T, H, *) of one dtype, g (B, T, H) fp32, initial_state fp32 or None
+    -> o (B, T, H, V) in v's dtype, final state (B, H, K, V) fp32 or None."""
+    from fla.ops.gla.chunk import chunk_gla_fwd
+
+    is_available()  # pins fla's kernel configs once (see pin_fla_configs); eager, never traced
+    q, k, v = (x.contiguous() for x in (q, k, v))
+    h0 = None if initial_state is None else initial_state.float().contiguous()
+    g4 = g.float()[..., None].expand(*g.shape, q.shape[-1]).contiguous()
+    with torch.cuda.device(q.device):
+        _, _, _, ht, o = chunk_gla_fwd(
+            q=q, k=k, v=v, g=g4, g_cumsum=None, scale=scale, initial_state=h0,
+            output_final_state=output_final_state, state_v_first=False, cu_seqlens=None,
+            chunk_size=_fla_chunk_size(q.shape[1]), chunk_indices=None)
+    return o, ht
+
+
+def fla_backward(q, k, v, g, initial_state, do, dfinal_state, scale: float):
+    """fla's chunk_gla backward (``chunk_gla_bwd``, as ``ChunkGLAFunction.backward`` runs it):
+    the gradients (dq, dk, dv, dg (B, T, H) fp32, dh0 or None) of ``fla_forward``'s outputs.
+
+    ``ChunkGLAFunction`` saves the chunk-local cumulative decays and the intra-chunk scores A of
+    its forward; here both are recomputed from the inputs (fla's own cumsum and A kernels, the
+    same calls as its forward), so the custom op's interface stays the op's own arguments.
+    """
+    from fla.ops.gla.chunk import chunk_gla_bwd, chunk_gla_fwd_intra_gk
+    from fla.ops.utils.constant import RCP_LN2
+    from fla.ops.utils.cumsum import chunk_local_cumsum
+
+    is_available()
+    q, k, v, do = (x.contiguous() for x in (q, k, v, do))
+    h0 = None if initial_state is None else initial_state.float().contiguous()
+    dht = None if dfinal_state is None else dfinal_state.float().contiguous()
+    g4 = g.float()[..., None].expand(*g.shape, q.shape[-1]).contiguous()
+    chunk_size = _fla_chunk_size(q.shape[1])
+    with torch.cuda.device(q.device):
+        g_cumsum = chunk_local_cumsum(g4, chunk_size, scale=RCP_LN2, cu_seqlens=None)
+        A = chunk_gla_fwd_intra_gk(q=q, k=k, g=g_cumsum, scale=scale, cu_seqlens=None,
+                                   chunk_size=chunk_size, chunk_indices=None)
+        dq, dk, dv, dg, dh0 = chunk_gla_bwd(
+            q=q, k=k, v=v, g=None, g_cumsum=g_cumsum, scale=scale, initial_state=h0,
+            h=None, A=A, do=do, dht=dht, state_v_first=False, cu_seqlens=None,
+            chunk_size=chunk_size, chunk_indices=None)
+    return dq.to(q.dtype), dk.to(k.dtype), dv.to(v.dtype), dg.float().sum(-1), dh0

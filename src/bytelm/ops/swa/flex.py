@@ -14,16 +14,21 @@ from bytelm.ops.swa.blocked import blocked_sliding_window_attention
 
 _compiled_flex = None
 _BLOCK_SIZE = 128  # flex_attention's default sparse block size
+_AVAILABLE: bool | None = None
 
 
-@functools.lru_cache(maxsize=1)
+@torch.compiler.assume_constant_result
 def is_available() -> bool:
-    """True when torch.nn.attention.flex_attention can be imported."""
-    try:
-        from torch.nn.attention.flex_attention import create_block_mask, flex_attention  # noqa: F401
-    except Exception:  # noqa: BLE001 - older torch
-        return False
-    return True
+    """True when torch.nn.attention.flex_attention can be imported (probed once per process; a
+    constant under torch.compile, which calls it instead of tracing the import)."""
+    global _AVAILABLE
+    if _AVAILABLE is None:
+        try:
+            from torch.nn.attention.flex_attention import create_block_mask, flex_attention  # noqa: F401
+            _AVAILABLE = True
+        except Exception:  # noqa: BLE001 - older torch
+            _AVAILABLE = False
+    return _AVAILABLE
 
 
 def _flex():
@@ -109,5 +114,11 @@ def flex_sliding_window_attention(q, k, v, window: int):
         return blocked_sliding_window_attention(q, k, v, window)
     T = q.shape[-2]
     W = max(1, min(int(window), T))
+    if torch.compiler.is_compiling():
+        # inside a compiled model: flex_attention itself (the enclosing compile handles it), and
+        # the mask built in the graph (Dynamo ignores lru_cache, and warns when it meets one)
+        from torch.nn.attention.flex_attention import flex_attention
+        mask = _block_mask.__wrapped__(T, W, str(q.device))
+        return flex_attention(q, k.to(q.dtype), v.to(q.dtype), block_mask=mask)
     mask = _block_mask(T, W, str(q.device))
     return _flex()(q, k.to(q.dtype), v.to(q.dtype), block_mask=mask)
