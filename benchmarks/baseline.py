@@ -10,6 +10,7 @@ ones a user would type.
 """
 import argparse
 import json
+import math
 import os
 import shlex
 import subprocess
@@ -81,6 +82,20 @@ def main() -> None:
                      indent=1))
 
 
+def train_point(r: dict) -> dict:
+    """One train_curve point from a metrics "train" record: bpb and pre-clip gradient norm of the
+    interval's last step, the interval's worst bpb and largest gradient norm (loss spikes between
+    logged steps show), throughput. Fields the record lacks (older runs) are left out."""
+    p = {"step": r["step"], "bpb": r["bpb"], "interval_bytes_per_s": r["interval_bytes_per_s"]}
+    if "grad_norm" in r:
+        p["grad_norm"] = r["grad_norm"]
+    if "grad_norm_max" in r:
+        p["grad_norm_max"] = r["grad_norm_max"]
+    if r.get("losses"):
+        p["bpb_max"] = max(r["losses"]) / math.log(2)
+    return p
+
+
 def record(args, cmds, ceilings, run: Path, data: Path, test: dict | None, t0: float) -> dict:
     """The result JSON: commands, ceilings, corpus, training summary, curves, test bpb."""
     summary = json.loads((run / "summary.json").read_text())
@@ -88,8 +103,7 @@ def record(args, cmds, ceilings, run: Path, data: Path, test: dict | None, t0: f
     metrics = [json.loads(ln) for ln in (run / "metrics.jsonl").read_text().splitlines()]
     val_curve = [{"step": r["step"], "bytes_seen": r["bytes_seen"], "bpb": r["bpb"]}
                  for r in metrics if r["kind"] == "val"]
-    train_curve = [{"step": r["step"], "bpb": r["bpb"], "interval_bytes_per_s": r["interval_bytes_per_s"]}
-                   for r in metrics if r["kind"] == "train"]
+    train_curve = [train_point(r) for r in metrics if r["kind"] == "train"]
     best = min(val_curve, key=lambda r: r["bpb"]) if val_curve else None
     result = {
         "benchmark": f"baseline_{args.name}", "preset": args.preset,

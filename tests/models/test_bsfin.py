@@ -13,6 +13,7 @@ CONFIGS = [
     "bsfin-tiny[scores=magnitude,to_real=magnitude]",
     "bsfin-tiny[scores=classical]",
     "bsfin-tiny[min_patch=1,max_patch=2]",
+    "bsfin-tiny[qk_norm=true,mem_norm=true]",
 ]
 test_contract, test_save_load = contract_tests(CONFIGS)
 
@@ -85,3 +86,90 @@ def test_complex_linear_block_form_equals_four_matmuls():
     want = torch.autograd.grad(ref, (r, i, lin.re.weight, lin.im.weight), g)
     for a, b in zip(got, want):
         torch.testing.assert_close(a, b)
+
+
+def _blown_up_attention(kind: str, qk_norm: bool):
+    """An interference attention with huge query/key weights and a non-identity head mixing."""
+    import math
+    from bytelm.models.bsfin.interference import EntangledInterferenceAttention
+    torch.manual_seed(0)
+    a = EntangledInterferenceAttention(32, 4, kind, qk_norm=qk_norm)
+    with torch.no_grad():
+        for lin in (a.q, a.k):
+            for w in (lin.re.weight, lin.im.weight):
+                w.normal_(0, 1e3 / math.sqrt(32))
+        a.mix.copy_(10 * torch.randn(4, 4))
+        if qk_norm:  # gains other than 1: the bound scales with them
+            for n in (a.q_norm, a.k_norm):
+                n.g_re.uniform_(-2, 2)
+                n.g_im.uniform_(-2, 2)
+    return a
+
+
+def test_qk_norm_bounds_interference_logits():
+    """|logit| <= max|g_q| max|g_k| sqrt(d/2) (quantum, magnitude) or sqrt(d) (classical) with
+    qk_norm, whatever the weights; without it the same weights give far larger logits."""
+    import math
+    r, i = (torch.randn(2, 9, 32) for _ in range(2))
+    for kind, c in (("quantum", 0.5), ("magnitude", 0.5), ("classical", 1.0)):
+        a = _blown_up_attention(kind, qk_norm=True)
+        gq = torch.complex(a.q_norm.g_re, a.q_norm.g_im).abs().max().item()
+        gk = torch.complex(a.k_norm.g_re, a.k_norm.g_im).abs().max().item()
+        bound = gq * gk * math.sqrt(c * a.Dh)
+        s = a.attention_logits(r, i)
+        assert s.shape == (2, 4, 9, 9)
+        assert s.abs().max().item() <= bound * (1 + 1e-5) + 1e-3, (kind, s.abs().max().item(), bound)
+        free = _blown_up_attention(kind, qk_norm=False).attention_logits(r, i)
+        assert free.abs().max().item() > 100 * bound, kind
+
+
+def test_attention_logits_are_the_scores_attend_uses():
+    """softmax(attention_logits, causal) @ V == attend's output before its output map, for every
+    score kind, with and without qk_norm (the diagnostic measures what the layer computes)."""
+    from bytelm.models.bsfin.interference import EntangledInterferenceAttention
+    r, i = (torch.randn(2, 7, 16) for _ in range(2))
+    causal = torch.ones(7, 7, dtype=torch.bool).tril()
+    for kind in ("quantum", "magnitude", "classical"):
+        for qk_norm in (False, True):
+            torch.manual_seed(1)
+            a = EntangledInterferenceAttention(16, 2, kind, qk_norm=qk_norm)
+            p = torch.softmax(a.attention_logits(r, i).masked_fill(~causal, float("-inf")), -1)
+            _, _, vr, vi = a.project_kv(r, i, 0)
+            want = [(p @ v).transpose(1, 2).reshape(2, 7, 16) for v in (vr, vi)]
+            want = a.o(*want)
+            got = a(r, i)
+            for g, w in zip(got, want):
+                torch.testing.assert_close(g, w, atol=1e-5, rtol=1e-4)
+
+
+def test_mem_norm_fixes_the_memory_scale():
+    """With mem_norm the memories the decoder reads have rms |gain| (1 at init) however large
+    to_real and mem_proj grow; without it they scale with the weights."""
+    x = torch.randint(0, 256, (2, 64))
+    for mem_norm in (False, True):
+        torch.manual_seed(0)
+        m = bytelm.create_model("bsfin-tiny", mem_norm=mem_norm).eval()
+        with torch.no_grad():
+            m.to_real.weight.mul_(100)
+            m.mem_proj.weight.mul_(100)
+            mem, _ = m.patch_memories(m.embed(x), m.boundaries(x), 32)
+        rms = mem.pow(2).mean(-1).sqrt()
+        if mem_norm:
+            torch.testing.assert_close(rms, torch.ones_like(rms), atol=1e-4, rtol=1e-4)
+        else:
+            assert rms.min() > 10
+
+
+def test_stability_options_add_only_undecayed_gains():
+    """qk_norm and mem_norm add 1-D gains only (no weight decay in param_groups), and a
+    checkpoint config without the fields builds the model without them (old checkpoints load)."""
+    from bytelm.registry import config_from_dict
+    base = bytelm.create_model("bsfin-tiny")
+    m = bytelm.create_model("bsfin-tiny", qk_norm=True, mem_norm=True)
+    new = {n for n, _ in m.named_parameters()} - {n for n, _ in base.named_parameters()}
+    assert new and all(("q_norm" in n or "k_norm" in n or n.startswith("mem_norm")) for n in new), new
+    decayed = {id(p) for p in m.param_groups(0.1)[0]["params"]}
+    assert not any(id(p) in decayed for n, p in m.named_parameters() if n in new)
+    d = base.config.to_dict()
+    d.pop("qk_norm"), d.pop("mem_norm")
+    assert config_from_dict(d) == base.config

@@ -355,10 +355,13 @@ class Trainer:
         bps = self.bytes_seen / self.train_time if self.train_time > 0 else 0.0
         lr = self.optimizer.param_groups[0]["lr"]
         nb, dt = self.intervals[-1] if self.intervals else (0, 0.0)
+        rows = vals.tolist()
         rec = {"kind": "train", "step": step, "loss": loss, "bpb": loss / math.log(2),
                "grad_norm": gnorm, "lr": lr, "bytes_seen": self.bytes_seen, "bytes_per_s": bps,
                "interval_bytes_per_s": nb / dt if dt > 0 else 0.0,
-               "losses": [v[0] for v in vals.tolist()],
+               "losses": [v[0] for v in rows],
+               # pre-clip, the largest of the interval: a spike between two logged steps shows
+               "grad_norm_max": max(v[1] for v in rows),
                **{k: float(v) for k, v in self.last_stats.items()},
                **(self.curriculum.train_fields(step) if self.curriculum is not None else {})}
         if hasattr(self.optimizer, "log_fields"):

@@ -88,10 +88,18 @@ class EntangledInterferenceAttention(nn.Module):
     Scores: 'quantum' = Re(Q K^H) / sqrt(2 d) (signed, default), 'magnitude' = |Q K^H| / sqrt(2 d),
     'classical' = Re(Q) . Re(K) / sqrt(d). Causal mask is boolean (no -inf arithmetic in scores
     that could produce NaN gradients: every query sees at least itself).
+
+    qk_norm: a complex RMS norm (over the head dimension, complex per-dimension gain) of every
+    query and key as the last step of their computation (after RoPE, phases and head mixing).
+    Without it the logits are a product of four learned scales (W_q, W_k and the mixing matrix
+    twice) and grow without bound at high learning rates; with it |logit| <= max|g_q| max|g_k|
+    sqrt(d / 2) ('quantum'). RoPE stays relative: all heads share one rotation per (position,
+    dimension), so it factors out of the head mixing and the norm only sees content.
     (r, i) (B, N, D) -> (B, N, D) pair.
     """
 
-    def __init__(self, dim: int, n_heads: int, scores: str = "quantum", rope_base: float = 10000.0):
+    def __init__(self, dim: int, n_heads: int, scores: str = "quantum", rope_base: float = 10000.0,
+                 qk_norm: bool = False, norm_eps: float = 1e-6):
         super().__init__()
         if scores not in ("quantum", "magnitude", "classical"):
             raise ValueError(f"unknown score kind {scores!r}")
@@ -101,6 +109,8 @@ class EntangledInterferenceAttention(nn.Module):
         self.mix = nn.Parameter(torch.eye(n_heads))
         self.phi_q = nn.Parameter(0.02 * torch.randn(n_heads, self.Dh))
         self.phi_k = nn.Parameter(0.02 * torch.randn(n_heads, self.Dh))
+        self.q_norm = ComplexRMSNorm(self.Dh, norm_eps) if qk_norm else None
+        self.k_norm = ComplexRMSNorm(self.Dh, norm_eps) if qk_norm else None
         self.register_buffer("theta", rope_base ** (-torch.arange(self.Dh, dtype=torch.float32)
                                                    / self.Dh), persistent=False)
 
@@ -108,7 +118,7 @@ class EntangledInterferenceAttention(nn.Module):
         B, N, _ = r.shape
         return r.view(B, N, self.H, self.Dh).transpose(1, 2), i.view(B, N, self.H, self.Dh).transpose(1, 2)
 
-    def _qk(self, lin, r, i, phi, start):
+    def _qk(self, lin, r, i, phi, start, norm=None):
         qr, qi = self._heads(*lin(r, i))  # (B, H, N, Dh)
         n = qr.shape[2]
         s = torch.arange(start, start + n, device=r.device, dtype=torch.float32)[:, None]
@@ -117,17 +127,37 @@ class EntangledInterferenceAttention(nn.Module):
         mix = self.mix.float()
         qr = torch.einsum("gh,bhnd->bgnd", mix, qr)
         qi = torch.einsum("gh,bhnd->bgnd", mix, qi)
+        if norm is not None:
+            qr, qi = norm(qr, qi)
         return qr.to(r.dtype), qi.to(r.dtype)
 
     def project_kv(self, r, i, start: int):
         """Rotated keys and values of positions start.. (for the generation cache)."""
-        kr, ki = self._qk(self.k, r, i, self.phi_k, start)
+        kr, ki = self._qk(self.k, r, i, self.phi_k, start, self.k_norm)
         vr, vi = self._heads(*self.v(r, i))
         return kr, ki, vr, vi
 
+    def _scores(self, qr, qi, kr, ki):
+        """Pre-softmax scores (B, H, n, m) in fp32 (what SDPA computes for 'quantum')."""
+        qr, qi, kr, ki = (t.float() for t in (qr, qi, kr, ki))
+        if self.kind == "quantum":
+            return (qr @ kr.transpose(-1, -2) + qi @ ki.transpose(-1, -2)) / math.sqrt(2 * self.Dh)
+        if self.kind == "magnitude":
+            re = qr @ kr.transpose(-1, -2) + qi @ ki.transpose(-1, -2)
+            im = qi @ kr.transpose(-1, -2) - qr @ ki.transpose(-1, -2)
+            return torch.sqrt(re * re + im * im + 1e-6) / math.sqrt(2 * self.Dh)
+        return qr @ kr.transpose(-1, -2) / math.sqrt(self.Dh)
+
+    def attention_logits(self, r, i):
+        """Pre-softmax scores (B, H, N, N), fp32, of inputs (r, i) at positions 0..N-1, before
+        the causal mask (for diagnostics and tests)."""
+        kr, ki, _, _ = self.project_kv(r, i, 0)
+        qr, qi = self._qk(self.q, r, i, self.phi_q, 0, self.q_norm)
+        return self._scores(qr, qi, kr, ki)
+
     def attend(self, r, i, kr, ki, vr, vi, start: int):
         """Queries of positions start..start+n-1 attend the given keys (positions 0..) causally."""
-        qr, qi = self._qk(self.q, r, i, self.phi_q, start)
+        qr, qi = self._qk(self.q, r, i, self.phi_q, start, self.q_norm)
         n, m = qr.shape[2], kr.shape[2]
         allowed = (torch.arange(m, device=r.device)[None, :]
                    <= torch.arange(start, start + n, device=r.device)[:, None])  # (n, m)
@@ -138,12 +168,7 @@ class EntangledInterferenceAttention(nn.Module):
             o = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
             orr, oi = o.split(self.Dh, -1)
         else:
-            if self.kind == "magnitude":
-                re = qr.float() @ kr.float().transpose(-1, -2) + qi.float() @ ki.float().transpose(-1, -2)
-                im = qi.float() @ kr.float().transpose(-1, -2) - qr.float() @ ki.float().transpose(-1, -2)
-                s = torch.sqrt(re * re + im * im + 1e-6) / math.sqrt(2 * self.Dh)
-            else:
-                s = qr.float() @ kr.float().transpose(-1, -2) / math.sqrt(self.Dh)
+            s = self._scores(qr, qi, kr, ki)
             a = torch.softmax(s.masked_fill(~allowed, float("-inf")), -1)
             orr, oi = (a @ vr.float()).to(r.dtype), (a @ vi.float()).to(r.dtype)
         B = r.shape[0]
@@ -171,10 +196,12 @@ class ComplexFeedForward(nn.Module):
 class InterferenceLayer(nn.Module):
     """Pre-norm residual: z += drop(attn(norm z)); z += drop(ffn(norm z))."""
 
-    def __init__(self, dim: int, n_heads: int, scores: str, dropout: float, norm_eps: float):
+    def __init__(self, dim: int, n_heads: int, scores: str, dropout: float, norm_eps: float,
+                 qk_norm: bool = False):
         super().__init__()
         self.norm1 = ComplexRMSNorm(dim, norm_eps)
-        self.attn = EntangledInterferenceAttention(dim, n_heads, scores)
+        self.attn = EntangledInterferenceAttention(dim, n_heads, scores, qk_norm=qk_norm,
+                                                   norm_eps=norm_eps)
         self.norm2 = ComplexRMSNorm(dim, norm_eps)
         self.ffn = ComplexFeedForward(dim, 2 * dim)
         self.drop = nn.Dropout(dropout)

@@ -65,6 +65,13 @@ class BsfinConfig(ModelConfig):
     """entropy-model: checkpoint path of the small byte LM."""
     dropout: float = 0.0
     """dropout on residual branches of the complex stack."""
+    qk_norm: bool = False
+    """complex RMS norm of the queries and keys of the interference attention (after RoPE,
+    phases and head mixing): bounds its logits by |g_q| |g_k| sqrt(d_head / 2)."""
+    mem_norm: bool = False
+    """RMSNorm of the patch memories (after mem_proj) before the decoder's cross-attention
+    reads them as keys and values: without it their scale is a product of two free matrices
+    (to_real, mem_proj) and can flood the decoder's residual stream."""
     norm_eps: float = 1e-6
     """norm epsilon."""
     init_std: float = 0.02
@@ -150,10 +157,11 @@ class BsfinLM(ByteLM):
         self.to_complex = ComplexLinear(c.d_local, c.d_model)
         self.pos = ComplexPositionalEncoding(c.d_model)
         self.layers = nn.ModuleList(InterferenceLayer(c.d_model, c.n_heads, c.scores, c.dropout,
-                                                      c.norm_eps) for _ in range(c.n_layers))
+                                                      c.norm_eps, c.qk_norm) for _ in range(c.n_layers))
         self.cnorm = ComplexRMSNorm(c.d_model, c.norm_eps)
         self.to_real = nn.Linear(2 * c.d_model if c.to_real == "concat" else c.d_model, c.d_memory)
         self.mem_proj = nn.Linear(c.d_memory, c.d_local, bias=False)
+        self.mem_norm = RMSNorm(c.d_local, c.norm_eps) if c.mem_norm else None
         self.null = nn.Parameter(torch.zeros(c.d_local))
         self.rotary = Rotary(c.d_local // c.n_heads, c.context)
         self.decoder = nn.ModuleList(DecoderLayer(c.d_local, c.n_heads, self.rotary, c.norm_eps)
@@ -181,7 +189,8 @@ class BsfinLM(ByteLM):
         r, i = self.cnorm(r, i)
         z = torch.cat([r, i], -1) if self.config.to_real == "concat" else torch.sqrt(
             r.float() ** 2 + i.float() ** 2 + 1e-6).to(r.dtype)
-        return self.mem_proj(self.to_real(z))
+        mem = self.mem_proj(self.to_real(z))
+        return self.mem_norm(mem) if self.mem_norm is not None else mem
 
     def patch_memories(self, e: torch.Tensor, ends: torch.Tensor, n_slots: int):
         """Memories (B, n_slots, d_local) and last-byte positions (B, n_slots) of the patches."""
