@@ -201,20 +201,9 @@ class Probe:
 
 
 def attn_scores(attn, r, i):
-    """Pre-softmax scores (B, H, N, N) of a complex attention for inputs (r, i) at positions 0..:
-    the layer's own ``attention_logits`` when it has one, else recomputed as the layer does."""
-    if hasattr(attn, "attention_logits"):
-        return attn.attention_logits(r, i).float()
-    qr, qi = attn._qk(attn.q, r, i, attn.phi_q, 0)
-    kr, ki = attn._qk(attn.k, r, i, attn.phi_k, 0)
-    qr, qi, kr, ki = (t.float() for t in (qr, qi, kr, ki))
-    if attn.kind == "quantum":
-        return (qr @ kr.transpose(-1, -2) + qi @ ki.transpose(-1, -2)) / math.sqrt(2 * attn.Dh)
-    if attn.kind == "magnitude":
-        re = qr @ kr.transpose(-1, -2) + qi @ ki.transpose(-1, -2)
-        im = qi @ kr.transpose(-1, -2) - qr @ ki.transpose(-1, -2)
-        return torch.sqrt(re * re + im * im + 1e-6) / math.sqrt(2 * attn.Dh)
-    return qr @ kr.transpose(-1, -2) / math.sqrt(attn.Dh)
+    """Pre-softmax scores (B, H, N, N), fp32, of a complex attention for inputs (r, i) at
+    positions 0.. (the layer's own ``attention_logits``)."""
+    return attn.attention_logits(r, i).float()
 
 
 def param_stats(model) -> dict:
