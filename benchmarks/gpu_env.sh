@@ -23,5 +23,12 @@ elif [ -f .gpu-data/cache.tgz ]; then
     tar xzf .gpu-data/cache.tgz -C /tmp
 fi
 save_caches() { rm -f "$1"/cache.tar.xz.*; tar cf - -C /tmp ind | xz -T0 -3 | split -b 15M - "$1/cache.tar.xz."; }
+# a device call returns at most 8 files from $OUT: `pack_results DIR` moves every file but the
+# cache parts into DIR/results.tar (unpack here with `tar xf results.tar`)
+pack_results() {
+    (cd "$1" && find . -type f ! -name 'cache.tar.xz.*' ! -name results.tar ! -name .packed | sort > .packed &&
+     tar cf results.tar -T .packed && xargs rm -f < .packed && rm -f .packed &&
+     find . -mindepth 1 -type d -empty -delete)
+}
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__)"

@@ -22,3 +22,4 @@ for P in fla custom; do
         --bytes-per-step 65536 --seq-len 1024 16384 --context 16384 --steps 10 --warmup 3 \
         --out "$O/bench_train_agiformer_${P}_h100.json"
 done
+pack_results "$O"

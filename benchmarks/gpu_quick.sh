@@ -10,7 +10,7 @@
 # CPU dry run: DRY=1 LM_PRESET=transformer-tiny LM_STEPS=5 bash benchmarks/gpu_quick.sh /tmp/q
 set -o pipefail
 O=${1:?usage: gpu_quick.sh OUT_DIR}
-if [ -z "$DRY" ]; then source benchmarks/gpu_env.sh || exit 1; else save_caches() { :; }; fi
+if [ -z "$DRY" ]; then source benchmarks/gpu_env.sh || exit 1; else save_caches() { :; }; pack_results() { :; }; fi
 mkdir -p "$O"
 timeout 150 python3 benchmarks/entropy_lm.py --name en --source ../shared/data/en/text --out "$O" \
     --steps "${LM_STEPS:-2000}" --preset "${LM_PRESET:-transformer-small}" \
@@ -40,3 +40,4 @@ timeout 60 python3 -m bytelm bench generate --preset bsfin-35m --contexts 1024 -
     --new-bytes 48 --decode-reps 2 --prefill-reps 1 --out "$O/bench_generate_bsfin_prefill_h100.json"
 timeout 80 python3 benchmarks/profile_train.py --preset transformer-30m --batch 64 --seq-len 1024 \
     --compile --steps 5 --warmup 3 --out "$O/profile_train_transformer_h100.json"
+pack_results "$O"
