@@ -66,6 +66,11 @@ def main() -> None:
         sh(py + ["prepare", args.source, "--out", str(data)], cmds)
     if args.lm_ckpt:
         ckpt, summary = Path(args.lm_ckpt), {}
+    elif (run / "summary.json").is_file() and (run / "ckpt" / "best").is_dir():
+        # an earlier call on the same (warm) machine trained it: reuse it, never overwrite
+        print(f"reusing the LM already trained in {run}", flush=True)
+        summary = json.loads((run / "summary.json").read_text())
+        ckpt = run / "ckpt" / "best"
     else:
         sh(py + ["train", "--preset", args.preset, "--data", str(data), "--out", str(run),
                  f"--train.steps={args.steps}", "--train.progress=false", *args.train_args], cmds)
