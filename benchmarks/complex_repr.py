@@ -13,11 +13,11 @@ Each is checked against pairs4 in fp32 (outputs and the gradients of A, B, r, i)
 patches of a 1,024-byte context.
 """
 import argparse
-import json
 import time
-from pathlib import Path
 
 import torch
+
+from bytelm.bench.report import write_json
 
 
 def pairs4(r, i, A, B):
@@ -99,8 +99,7 @@ def main() -> None:
             rec["bf16_autocast_ms"] = timed(fn, tensors, dev, args.warmup, args.reps, amp=True)
         res["forms"][name] = rec
         print(name, {k: float(f"{v:.4g}") for k, v in rec.items()}, flush=True)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(res, indent=2) + "\n")
+    write_json(res, args.out)
 
 
 if __name__ == "__main__":

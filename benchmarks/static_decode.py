@@ -8,11 +8,11 @@ For each variant: ms per byte (median of --reps segments of --new-bytes greedy b
 the largest |logit difference| to the reference over the same teacher-forced bytes.
 """
 import argparse
-import json
 import time
-from pathlib import Path
 
 import torch
+
+from bytelm.bench.report import write_json
 
 
 def sync(dev) -> None:
@@ -91,8 +91,7 @@ def main() -> None:
                    float((lg - ref_logits).abs().max())}
         res["variants"][name] = rec
         print(name, {k: float(f"{v:.4g}") for k, v in rec.items()}, flush=True)
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(res, indent=2) + "\n")
+        write_json(res, args.out)
 
 
 if __name__ == "__main__":

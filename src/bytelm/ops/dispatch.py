@@ -45,3 +45,24 @@ def resolve_impl(impl: str, device, *, triton_available: bool = True,
         if not triton_available:
             raise ValueError("impl 'triton' requested but its GPU kernel is not importable here")
     return impl
+
+
+def probe_once(probe):
+    """A capability check (e.g. "can the GPU kernel be imported?") run once per process.
+
+    Returns a function that calls ``probe()`` on its first call and then returns that result.
+    Under torch.compile it is a constant (``torch.compiler.assume_constant_result``): Dynamo
+    calls it instead of tracing the probe's imports (functools.lru_cache is ignored by Dynamo,
+    which then traced the probe at every call). ``.reset()`` forgets the result (tests).
+    """
+    result: list[bool] = []
+
+    @torch.compiler.assume_constant_result
+    def check() -> bool:
+        if not result:
+            result.append(bool(probe()))
+        return result[0]
+
+    check.reset = result.clear
+    return check
+

@@ -17,27 +17,13 @@ import sys
 
 import torch
 
+from bytelm.ops.dispatch import probe_once
 from bytelm.ops.hebbian.op import hebbian_op
-
-_AVAILABLE: bool | None = None
-
-
-@torch.compiler.assume_constant_result
-def is_available() -> bool:
-    """True when CUDA and fla's chunk_gla can be imported; probed once per process (the probe
-    pins fla's kernel configs, see ``pin_fla_configs``).
-
-    Under torch.compile this is a constant: Dynamo calls it instead of tracing it (with
-    functools.lru_cache, as it was, Dynamo ignored the cache and traced the imports and the
-    pinning's walk over sys.modules at every Hebbian call, warning each time).
-    """
-    global _AVAILABLE
-    if _AVAILABLE is None:
-        _AVAILABLE = _probe()
-    return _AVAILABLE
 
 
 def _probe() -> bool:
+    """True when CUDA and fla's chunk_gla can be imported (pins fla's kernel configs, see
+    ``pin_fla_configs``)."""
     if not torch.cuda.is_available():
         return False
     try:
@@ -47,6 +33,11 @@ def _probe() -> bool:
     if os.environ.get("BYTELM_FLA_AUTOTUNE", "0") != "1":
         pin_fla_configs()
     return True
+
+
+# probed once per process, a constant under torch.compile; the lambda reads the module's _probe
+# at call time (tests replace it)
+is_available = probe_once(lambda: _probe())
 
 
 def _config_preference(config) -> tuple:
@@ -139,10 +130,19 @@ def _fla_autograd(q, k, v, g, scale: float, h0, output_final_state: bool):
     from fla.ops.gla import chunk_gla
 
     is_available()  # pins fla's kernel configs once (see pin_fla_configs)
-    g4 = g[..., None].expand(*g.shape, q.shape[-1])
+    q, k, v, g4, h0 = _fla_inputs(q, k, v, g, h0)
     o, final_state = chunk_gla(q, k, v, g4, scale=float(scale), initial_state=h0,
                                output_final_state=output_final_state)
     return o, (final_state.float() if output_final_state else None)
+
+
+def _fla_inputs(q, k, v, g, initial_state):
+    """fla's layouts: q, k, v contiguous, the per-head log decay g (B, T, H) broadcast to
+    (B, T, H, K) fp32, the state fp32 (or None)."""
+    q, k, v = (x.contiguous() for x in (q, k, v))
+    g4 = g.float()[..., None].expand(*g.shape, q.shape[-1]).contiguous()
+    h0 = None if initial_state is None else initial_state.float().contiguous()
+    return q, k, v, g4, h0
 
 
 def _fla_chunk_size(T: int) -> int:
@@ -157,9 +157,7 @@ def fla_forward(q, k, v, g, initial_state, scale: float, output_final_state: boo
     from fla.ops.gla.chunk import chunk_gla_fwd
 
     is_available()  # pins fla's kernel configs once (see pin_fla_configs); eager, never traced
-    q, k, v = (x.contiguous() for x in (q, k, v))
-    h0 = None if initial_state is None else initial_state.float().contiguous()
-    g4 = g.float()[..., None].expand(*g.shape, q.shape[-1]).contiguous()
+    q, k, v, g4, h0 = _fla_inputs(q, k, v, g, initial_state)
     with torch.cuda.device(q.device):
         _, _, _, ht, o = chunk_gla_fwd(
             q=q, k=k, v=v, g=g4, g_cumsum=None, scale=scale, initial_state=h0,
@@ -181,10 +179,9 @@ def fla_backward(q, k, v, g, initial_state, do, dfinal_state, scale: float):
     from fla.ops.utils.cumsum import chunk_local_cumsum
 
     is_available()
-    q, k, v, do = (x.contiguous() for x in (q, k, v, do))
-    h0 = None if initial_state is None else initial_state.float().contiguous()
+    q, k, v, g4, h0 = _fla_inputs(q, k, v, g, initial_state)
+    do = do.contiguous()
     dht = None if dfinal_state is None else dfinal_state.float().contiguous()
-    g4 = g.float()[..., None].expand(*g.shape, q.shape[-1]).contiguous()
     chunk_size = _fla_chunk_size(q.shape[1])
     with torch.cuda.device(q.device):
         g_cumsum = chunk_local_cumsum(g4, chunk_size, scale=RCP_LN2, cu_seqlens=None)

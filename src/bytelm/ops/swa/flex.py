@@ -10,25 +10,23 @@ import functools
 
 import torch
 
+from bytelm.ops.dispatch import probe_once
 from bytelm.ops.swa.blocked import blocked_sliding_window_attention
 
 _compiled_flex = None
 _BLOCK_SIZE = 128  # flex_attention's default sparse block size
-_AVAILABLE: bool | None = None
 
 
-@torch.compiler.assume_constant_result
-def is_available() -> bool:
-    """True when torch.nn.attention.flex_attention can be imported (probed once per process; a
-    constant under torch.compile, which calls it instead of tracing the import)."""
-    global _AVAILABLE
-    if _AVAILABLE is None:
-        try:
-            from torch.nn.attention.flex_attention import create_block_mask, flex_attention  # noqa: F401
-            _AVAILABLE = True
-        except Exception:  # noqa: BLE001 - older torch
-            _AVAILABLE = False
-    return _AVAILABLE
+def _probe() -> bool:
+    """True when torch.nn.attention.flex_attention can be imported."""
+    try:
+        from torch.nn.attention.flex_attention import create_block_mask, flex_attention  # noqa: F401
+    except Exception:  # noqa: BLE001 - older torch
+        return False
+    return True
+
+
+is_available = probe_once(_probe)  # once per process, a constant under torch.compile
 
 
 def _flex():
