@@ -1,0 +1,40 @@
+"""benchmarks/profile_decode.py on CPU: per-step times, patch closings counted from the state
+(BSFIN) or absent (families without patches), the profiled host ops, and the JSON written."""
+import importlib.util
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "profile_decode.py"
+
+
+@pytest.fixture(scope="module")
+def profile_decode():
+    spec = importlib.util.spec_from_file_location("profile_decode", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize("preset", ["bsfin-tiny", "agiformer-tiny"])
+def test_profile_decode_cpu(profile_decode, preset, tmp_path, one_thread):
+    out = tmp_path / "d.json"
+    profile_decode.main(["--preset", preset, "--device", "cpu", "--prompt", "40", "--bytes", "12",
+                         "--profile", "2", "--top", "5", "--out", str(out)])
+    res = json.loads(out.read_text())
+    assert res["command"].startswith(f"python benchmarks/profile_decode.py --preset {preset}")
+    assert len(res["steps"]) == 12 and all(s["ms"] > 0 for s in res["steps"])
+    assert res["step_ms_min"] <= res["step_ms_median"] <= res["step_ms_max"]
+    closed = [s["closed"] for s in res["steps"]]
+    if preset.startswith("bsfin"):
+        # bsfin-tiny's patches are at most max_patch bytes: 12 steps close at least one
+        assert all(c in (0, 1) for c in closed) and res["steps_closing_patch"] == sum(closed) >= 1
+    else:
+        assert all(c is None for c in closed) and res["steps_closing_patch"] == 0
+    assert res["profiled_steps"] == 2 and math.isfinite(res["profiled_wall_ms_per_step"])
+    assert res["idle_fraction"] is None and res["kernels_per_step"] > 10
+    host = res["top_host_ops"]
+    assert len(host) == 5 and [r["self_us_per_step"] for r in host] == sorted(
+        (r["self_us_per_step"] for r in host), reverse=True)
