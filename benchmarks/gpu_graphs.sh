@@ -12,7 +12,7 @@
 set -o pipefail
 O=${1:?usage: gpu_graphs.sh OUT_DIR}
 source benchmarks/gpu_env.sh || exit 1
-timeout 90 python3 benchmarks/profile_decode.py --preset bsfin-35m --prompt 968 --bytes 64 \
+timeout 90 python3 benchmarks/profile_decode.py --preset bsfin-35m --prompt 900 --bytes 64 \
     --profile 16 --out "$O/profile_decode_bsfin_h100.json" 2>&1 | grep -v Warn | tail -22
 timeout 150 python3 -m pytest -q -p no:cacheprovider -m gpu tests/ops/test_hebbian.py \
     tests/models/test_agiformer_compile.py 2>&1 | tail -15 | tee "$O/pytest_gpu_hebbian.log"

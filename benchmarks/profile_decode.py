@@ -10,7 +10,7 @@ prompt in one step like ``bytelm bench generate``, then
 2. runs --profile more steps under torch.profiler: GPU busy time per step, the top kernels,
    and the top host ops by self (exclusive) CPU time, which is where a host-bound step goes.
 
-    python benchmarks/profile_decode.py --preset bsfin-35m --context 1024 --prompt 968 \
+    python benchmarks/profile_decode.py --preset bsfin-35m --context 1024 --prompt 900 \
         --bytes 64 --profile 16 --out benchmarks/results/profile_decode_bsfin_h100.json
 
 Runs on CPU too (``--device cpu``); there the "kernels" are aten ops by self host time.
@@ -58,6 +58,11 @@ def run(args) -> dict:
     torch.manual_seed(0)
     model = create_model(args.preset, **({"context": args.context} if args.context else {}))
     model = model.to(device).eval()
+    cap = model.state_capacity(model.init_state(args.batch, device))
+    need = args.prompt + args.bytes + args.profile + 1  # + the profiler's warm-up step
+    if cap is not None and need > cap:
+        raise SystemExit(f"error: prompt {args.prompt} + {args.bytes} timed + {args.profile + 1} "
+                         f"profiled bytes = {need} exceed the {cap}-byte cache; lower --prompt")
     amp = (torch.autocast(device_type=device.type, dtype=torch.bfloat16)
            if dtype == torch.bfloat16 else torch.autocast(device_type=device.type, enabled=False))
     gen = torch.Generator(device="cpu").manual_seed(args.prompt)
@@ -133,7 +138,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--preset", default="bsfin-35m")
     ap.add_argument("--context", type=int, default=None, help="build the preset with this context")
     ap.add_argument("--batch", type=int, default=1)
-    ap.add_argument("--prompt", type=int, default=968, help="prompt bytes, prefilled in one step")
+    ap.add_argument("--prompt", type=int, default=900, help="prompt bytes, prefilled in one step")
     ap.add_argument("--bytes", type=int, default=64, help="single-byte steps timed one by one")
     ap.add_argument("--profile", type=int, default=16, help="steps then run under torch.profiler")
     ap.add_argument("--precision", default="auto")

@@ -190,7 +190,8 @@ def run(args) -> dict:
     cuda = device.type == "cuda"
     env = environment(device)
     reset_peak(device)
-    step = TrainStep(args.preset, args.batch, seq_len, args.compile, dtype, device, args.context)
+    step = TrainStep(args.preset, args.batch, seq_len, args.compile, dtype, device, args.context,
+                     args.compile_mode)
     model = step.model
     t = time_fn(step, warmup=args.warmup, reps=args.steps, device=device)
     events, prof_walls = profile_steps(step, args.steps, device, args.trace)
@@ -213,7 +214,8 @@ def run(args) -> dict:
         "device": device.type, "device_name": env["device_name"],
         "preset": args.preset, "family": model.config.family, "n_params": model.n_params(),
         "batch": args.batch, "seq_len": seq_len, "context": model.config.context,
-        "compile": args.compile, "precision": str(dtype).removeprefix("torch."),
+        "compile": args.compile, "compile_mode": args.compile_mode if args.compile else None,
+        "precision": str(dtype).removeprefix("torch."),
         "warmup_steps": 1 + args.warmup, "timed_steps": args.steps, "profiled_steps": args.steps,
         "kernel_source": ("cuda device events (kernels, memcpy, memset); device durations"
                           if cuda else
@@ -289,6 +291,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--seq-len", type=int, default=None, help="default: the preset's context")
     ap.add_argument("--context", type=int, default=None, help="build the preset with this context")
     ap.add_argument("--compile", action="store_true", help="torch.compile the model")
+    ap.add_argument("--compile-mode", default="default",
+                    help="torch.compile mode (reduce-overhead: CUDA graphs)")
     ap.add_argument("--steps", type=int, default=5, help="timed steps, then as many profiled")
     ap.add_argument("--warmup", type=int, default=3, help="untimed steps after the first")
     ap.add_argument("--precision", default="auto",

@@ -38,3 +38,10 @@ def test_profile_decode_cpu(profile_decode, preset, tmp_path, one_thread):
     host = res["top_host_ops"]
     assert len(host) == 5 and [r["self_us_per_step"] for r in host] == sorted(
         (r["self_us_per_step"] for r in host), reverse=True)
+
+
+def test_profile_decode_cache_overflow_is_a_clear_error(profile_decode, tmp_path):
+    with pytest.raises(SystemExit, match="exceed the .*-byte cache; lower --prompt"):
+        profile_decode.main(["--preset", "bsfin-tiny", "--device", "cpu", "--context", "64",
+                             "--prompt", "40", "--bytes", "20", "--profile", "4",
+                             "--out", str(tmp_path / "d.json")])

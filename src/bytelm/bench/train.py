@@ -53,12 +53,14 @@ class TrainStep:
 
     forward (autocast per ``dtype``) -> byte cross-entropy + aux_loss -> backward -> clip to
     norm 1 -> AdamW (``bytelm.optim.build_optimizer``'s groups, fused on CUDA) -> zero_grad.
-    ``compile_`` wraps the model in torch.compile; ``close()`` drops the compiled function and
+    ``compile_`` wraps the model in torch.compile (``compile_mode``: its mode; "reduce-overhead"
+    replays the compiled forward and backward as CUDA graphs); ``close()`` drops the compiled function and
     the optimizer (and resets dynamo when compiled). ``loss`` is the last step's loss (detached).
     """
 
     def __init__(self, preset: str, batch: int, seq_len: int, compile_: bool,
-                 dtype: torch.dtype, device: torch.device, context: int | None = None):
+                 dtype: torch.dtype, device: torch.device, context: int | None = None,
+                 compile_mode: str = "default"):
         torch.manual_seed(0)
         self.model = create_model(preset, **({"context": context} if context else {}))
         self.model = self.model.to(device).train()
@@ -66,12 +68,15 @@ class TrainStep:
         # the AdamW of bytelm.optim.build_optimizer (decay on matrices only, fused on CUDA)
         self.opt = torch.optim.AdamW(self.model.param_groups(0.1), lr=3e-4,
                                      fused=True if device.type == "cuda" else None)
-        self.fwd = torch.compile(self.model) if compile_ else self.model
+        self.fwd = torch.compile(self.model, mode=compile_mode) if compile_ else self.model
+        self.graphs = compile_ and compile_mode == "reduce-overhead"
         self.params = list(self.model.parameters())
         self.x = torch.randint(0, 256, (batch, seq_len + 1), device=device)
         self.loss: torch.Tensor | None = None
 
     def __call__(self) -> None:
+        if self.graphs:  # a new training iteration: the previous replay's outputs may be reused
+            torch.compiler.cudagraph_mark_step_begin()
         with _autocast(self.device, self.dtype):
             out = self.fwd(self.x[:, :-1])
         loss = byte_cross_entropy(out.logits, self.x[:, 1:]) + out.aux_loss
@@ -89,15 +94,16 @@ class TrainStep:
 
 def train_row(preset: str, batch: int, seq_len: int, compile_: bool, steps: int, warmup: int,
               dtype: torch.dtype, device: torch.device, matmul_tflops: float | None,
-              context: int | None = None) -> dict:
+              context: int | None = None, compile_mode: str = "default") -> dict:
     """Times ``steps`` optimizer steps of ``preset`` at (batch, seq_len); one result row.
 
     ``context`` (optional) builds the preset with that context instead of its own.
     """
     row = {"preset": preset, "batch": batch, "seq_len": seq_len, "compile": compile_,
+           "compile_mode": compile_mode if compile_ else None,
            "precision": str(dtype).removeprefix("torch."), "status": "ok"}
     reset_peak(device)
-    step = TrainStep(preset, batch, seq_len, compile_, dtype, device, context)
+    step = TrainStep(preset, batch, seq_len, compile_, dtype, device, context, compile_mode)
     model = step.model
     row["context"] = model.config.context
     row.update(family=model.config.family, n_params=model.n_params())
@@ -131,7 +137,8 @@ def bench_train(presets: list[str], batch: int, seq_lens: list[int] | None = Non
                 dtype: torch.dtype = torch.float32, device: torch.device = torch.device("cpu"),
                 ceilings: dict | None = None,
                 on_row: Callable[[dict], None] | None = None,
-                bytes_per_step: int | None = None, context: int | None = None) -> list[dict]:
+                bytes_per_step: int | None = None, context: int | None = None,
+                compile_mode: str = "default") -> list[dict]:
     """One row per (compile mode, preset, seq_len); see ``train_row``.
 
     Args:
@@ -147,6 +154,7 @@ def bench_train(presets: list[str], batch: int, seq_lens: list[int] | None = Non
         bytes_per_step: if set, the batch of each row is max(1, bytes_per_step // seq_len)
             (equal work per step at every length), and ``batch`` is ignored.
         context: build every preset with this context (lengths beyond the presets' own).
+        compile_mode: torch.compile's mode for the compiled rows.
     Returns:
         rows (dicts, JSON-serialisable).
     """
@@ -159,7 +167,7 @@ def bench_train(presets: list[str], batch: int, seq_lens: list[int] | None = Non
                 b = max(1, bytes_per_step // T) if bytes_per_step else batch
                 log.info("train %s batch %d seq %d compile %s", name, b, T, compile_)
                 rows.append(train_row(name, b, T, compile_, steps, warmup, dtype, device,
-                                      matmul, context))
+                                      matmul, context, compile_mode))
                 if on_row:
                     on_row(rows[-1])
     return rows

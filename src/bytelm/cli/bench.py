@@ -42,6 +42,10 @@ def add_parser(sub) -> None:
                    help="sequence lengths (default: each preset's context)")
     t.add_argument("--compile", nargs="?", const="on", default="off", choices=["off", "on", "both"],
                    help="torch.compile the model (bare --compile = on; both = eager and compiled)")
+    t.add_argument("--compile-mode", default="default",
+                   choices=["default", "reduce-overhead", "max-autotune",
+                            "max-autotune-no-cudagraphs"],
+                   help="torch.compile mode of the compiled rows (reduce-overhead: CUDA graphs)")
     t.add_argument("--steps", type=int, default=None, help="timed steps (GPU 20, CPU 3)")
     t.add_argument("--warmup", type=int, default=None,
                    help="untimed steps after the first (GPU 5, CPU 1)")
@@ -196,7 +200,8 @@ def run(args) -> int:
         from bytelm.bench.train import bench_train
         modes = {"off": (False,), "on": (True,), "both": (False, True)}[args.compile]
         bench_train(args.preset, args.batch, args.seq_len, modes, args.steps, args.warmup, dtype,
-                    device, ceilings, on_row, args.bytes_per_step, args.context)
+                    device, ceilings, on_row, args.bytes_per_step, args.context,
+                    args.compile_mode)
         cols = _TRAIN_COLS
     elif mode == "generate":
         from bytelm.bench.generate import bench_generate
