@@ -13,6 +13,13 @@ prompt in one step like ``bytelm bench generate``, then
     python benchmarks/profile_decode.py --preset bsfin-35m --context 1024 --prompt 900 \
         --bytes 64 --profile 16 --out benchmarks/results/profile_decode_bsfin_h100.json
 
+``--decode compiled`` profiles AGIFORMER's compiled fixed-shape decoder instead (``static_decoder``;
+CUDA graphs on CUDA), whose compilation falls in the first --warmup steps (untimed), e.g. for
+the gap between 1K and 16K contexts:
+
+    python benchmarks/profile_decode.py --preset agiformer-31m --context 16384 --prompt 16000 \
+        --decode compiled --out benchmarks/results/profile_decode_agiformer_16k_h100.json
+
 Runs on CPU too (``--device cpu``); there the "kernels" are aten ops by self host time.
 """
 import argparse
@@ -59,28 +66,48 @@ def run(args) -> dict:
     model = create_model(args.preset, **({"context": args.context} if args.context else {}))
     model = model.to(device).eval()
     cap = model.state_capacity(model.init_state(args.batch, device))
-    need = args.prompt + args.bytes + args.profile + 1  # + the profiler's warm-up step
+    need = args.prompt + args.warmup + args.bytes + args.profile + 1  # + the profiler's warm-up
     if cap is not None and need > cap:
-        raise SystemExit(f"error: prompt {args.prompt} + {args.bytes} timed + {args.profile + 1} "
+        raise SystemExit(f"error: prompt {args.prompt} + {args.warmup} warm-up + {args.bytes} timed "
+                         f"+ {args.profile + 1} "
                          f"profiled bytes = {need} exceed the {cap}-byte cache; lower --prompt")
     amp = (torch.autocast(device_type=device.type, dtype=torch.bfloat16)
            if dtype == torch.bfloat16 else torch.autocast(device_type=device.type, enabled=False))
     gen = torch.Generator(device="cpu").manual_seed(args.prompt)
     prompt = torch.randint(0, 256, (args.batch, args.prompt), generator=gen).to(device)
     held: dict = {}
+    if args.decode == "compiled":
+        if not hasattr(model, "static_decoder"):
+            raise SystemExit(f"error: --decode compiled is built for AGIFORMER only, not {args.preset}")
+        dec = model.static_decoder(args.batch, compile="reduce-overhead" if cuda else "default")
+
+        def begin(x):
+            return dec.prefill(x), None
+
+        def advance(nxt, state):
+            return dec.step(nxt[:, 0])[:, None], state
+    else:
+        def begin(x):
+            return model.step(x, model.init_state(args.batch, device))
+
+        def advance(nxt, state):
+            return model.step(nxt, state)
     with torch.inference_mode(), amp:
         synchronize(device)
         t0 = time.perf_counter()
-        logits, state = model.step(prompt, model.init_state(args.batch, device))
+        logits, state = begin(prompt)
         synchronize(device)
         prefill_ms = (time.perf_counter() - t0) * 1e3
         nxt = logits[:, -1].argmax(-1, keepdim=True)
+        for _ in range(args.warmup):
+            logits, state = advance(nxt, state)
+            nxt = logits[:, -1].argmax(-1, keepdim=True)
         steps = []
         for _ in range(args.bytes):
             before = _patches(state)
             synchronize(device)
             t0 = time.perf_counter()
-            logits, state = model.step(nxt, state)
+            logits, state = advance(nxt, state)
             nxt = logits[:, -1].argmax(-1, keepdim=True)
             synchronize(device)
             ms = (time.perf_counter() - t0) * 1e3
@@ -89,7 +116,7 @@ def run(args) -> dict:
         held["state"], held["nxt"] = state, nxt
 
         def one():
-            lg, held["state"] = model.step(held["nxt"], held["state"])
+            lg, held["state"] = advance(held["nxt"], held["state"])
             held["nxt"] = lg[:, -1].argmax(-1, keepdim=True)
 
         events, walls = profile_steps(one, args.profile, device, args.trace)
@@ -106,7 +133,8 @@ def run(args) -> dict:
                                *(sys.argv[1:] if args.argv is None else args.argv)]),
         "git_commit": git_commit(), "env": env, "device_name": env["device_name"],
         "preset": args.preset, "family": model.config.family, "batch": args.batch,
-        "prompt_bytes": args.prompt, "precision": str(dtype).removeprefix("torch."),
+        "prompt_bytes": args.prompt, "decode": args.decode, "warmup_steps": args.warmup,
+        "precision": str(dtype).removeprefix("torch."),
         "prefill_ms": prefill_ms,
         "step_ms_median": statistics.median(times),
         "step_ms_median_first_half": statistics.median(times[:half]) if half else None,
@@ -122,13 +150,14 @@ def run(args) -> dict:
         "top_kernels": stats["top_kernels"], "categories": stats["categories"],
         "top_host_ops": host_ops(events, args.profile, args.top),
     }
+    patch_note = (f"; closing a patch {res['step_ms_median_closing_patch'] or 0:.2f}, not "
+                  f"{res['step_ms_median_no_patch'] or 0:.2f}" if plain or closing else "")
     res["summary"] = (
-        f"{args.preset} batch {args.batch} after {args.prompt} bytes on {env['device_name']}: "
-        f"step median {res['step_ms_median']:.2f} ms (first half "
-        f"{res['step_ms_median_first_half'] or 0:.2f}, second {res['step_ms_median_second_half'] or 0:.2f}; "
-        f"closing a patch {res['step_ms_median_closing_patch'] or 0:.2f}, not "
-        f"{res['step_ms_median_no_patch'] or 0:.2f}), prefill {prefill_ms:.1f} ms; profiled "
-        f"{prof_ms:.2f} ms/step, {stats['kernels_per_step']:.0f} kernels, busy "
+        f"{args.preset} ({args.decode}) batch {args.batch} after {args.prompt} bytes on "
+        f"{env['device_name']}: step median {res['step_ms_median']:.2f} ms (first half "
+        f"{res['step_ms_median_first_half'] or 0:.2f}, second "
+        f"{res['step_ms_median_second_half'] or 0:.2f}{patch_note}), prefill {prefill_ms:.1f} ms; "
+        f"profiled {prof_ms:.2f} ms/step, {stats['kernels_per_step']:.0f} kernels, busy "
         f"{stats['busy_ms_per_step']:.2f} ms")
     return res
 
@@ -141,6 +170,11 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--prompt", type=int, default=900, help="prompt bytes, prefilled in one step")
     ap.add_argument("--bytes", type=int, default=64, help="single-byte steps timed one by one")
     ap.add_argument("--profile", type=int, default=16, help="steps then run under torch.profiler")
+    ap.add_argument("--decode", default="eager", choices=["eager", "compiled"],
+                    help="compiled: AGIFORMER's compiled fixed-shape decoder")
+    ap.add_argument("--warmup", type=int, default=None,
+                    help="untimed single-byte steps after the prefill (default: eager 0, "
+                         "compiled 4 x the patch size, so every phase's graph is built)")
     ap.add_argument("--precision", default="auto")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--top", type=int, default=20)
@@ -148,6 +182,10 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
     args.argv = argv
+    if args.warmup is None:
+        args.warmup = 0
+        if args.decode == "compiled":
+            args.warmup = 4 * getattr(create_model(args.preset).config, "patch_size", 1)
     res = run(args)
     write_json(res, args.out)
     print(res["summary"])

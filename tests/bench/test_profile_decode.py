@@ -45,3 +45,21 @@ def test_profile_decode_cache_overflow_is_a_clear_error(profile_decode, tmp_path
         profile_decode.main(["--preset", "bsfin-tiny", "--device", "cpu", "--context", "64",
                              "--prompt", "40", "--bytes", "20", "--profile", "4",
                              "--out", str(tmp_path / "d.json")])
+
+
+def test_profile_decode_compiled_agiformer(profile_decode, tmp_path, one_thread):
+    out = tmp_path / "c.json"
+    profile_decode.main(["--preset", "agiformer-tiny", "--device", "cpu", "--prompt", "40",
+                         "--bytes", "6", "--profile", "2", "--decode", "compiled",
+                         "--out", str(out)])
+    res = json.loads(out.read_text())
+    # the default warm-up builds every in-patch phase's graph: 4 x patch_size steps
+    assert res["decode"] == "compiled" and res["warmup_steps"] == 16
+    assert len(res["steps"]) == 6 and all(s["closed"] is None for s in res["steps"])
+    assert "(compiled)" in res["summary"] and "closing a patch" not in res["summary"]
+
+
+def test_profile_decode_compiled_is_agiformer_only(profile_decode, tmp_path):
+    with pytest.raises(SystemExit, match="compiled is built for AGIFORMER only"):
+        profile_decode.main(["--preset", "bsfin-tiny", "--device", "cpu", "--decode", "compiled",
+                             "--prompt", "8", "--out", str(tmp_path / "d.json")])

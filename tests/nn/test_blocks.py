@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from bytelm.nn import RMSNorm, Rotary, apply_rotary, byte_cross_entropy
@@ -41,3 +42,36 @@ def test_rotary_tensor_start_equals_the_table():
         cos, sin = rot(start, length)
         tcos, tsin = rot(torch.tensor(start), length)
         assert torch.equal(cos, tcos) and torch.equal(sin, tsin)
+
+
+def test_sdpa_equals_torch_sdpa():
+    """bytelm.nn.sdpa is F.scaled_dot_product_attention (it only narrows the CUDA backends)."""
+    import torch.nn.functional as F
+
+    from bytelm.nn import sdpa
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(2, 3, n, 8, generator=g) for n in (5, 7, 7))
+    mask = torch.rand(5, 7, generator=g) > 0.3
+    mask[:, 0] = True
+    torch.testing.assert_close(sdpa(q, k, v, attn_mask=mask),
+                               F.scaled_dot_product_attention(q, k, v, attn_mask=mask))
+    torch.testing.assert_close(sdpa(q, k, k, is_causal=True)[..., :5, :],
+                               F.scaled_dot_product_attention(q, k, k, is_causal=True))
+
+
+@pytest.mark.gpu
+def test_sdpa_eager_cuda_never_runs_cudnn():
+    """Eager on CUDA, growing key lengths (what decoding does) never reach cuDNN attention,
+    whose per-shape plan building cost BSFIN's decoder ~2 ms of host time per call."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from bytelm.nn import sdpa
+    q = torch.randn(1, 8, 1, 64, device="cuda", dtype=torch.bfloat16)
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        for m in range(100, 140):
+            k = torch.randn(1, 8, m, 64, device="cuda", dtype=torch.bfloat16)
+            mask = torch.ones(1, m, dtype=torch.bool, device="cuda")
+            sdpa(q, k, k, attn_mask=mask)
+        torch.cuda.synchronize()
+    names = {e.name.lower() for e in prof.events()}
+    assert not any("cudnn" in n for n in names), sorted(n for n in names if "cudnn" in n)

@@ -9,7 +9,23 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from bytelm.nn.rope import Rotary, apply_rotary
 
 
-_DECODE_BACKENDS = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
+_SHAPE_AGNOSTIC = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
+
+
+def sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attn_mask: torch.Tensor | None = None,
+         is_causal: bool = False) -> torch.Tensor:
+    """``F.scaled_dot_product_attention`` (q (B, H, n, D), k, v (B, H, m, D)) for every model.
+
+    Eager on CUDA it leaves out cuDNN's backend: cuDNN builds an execution plan for every new
+    shape, and incremental decoding makes a new shape at every step (key lengths grow by one,
+    memories by one patch). On the H100 that cost BSFIN ~2 ms of host time per attention call
+    and ~150 ms per step that closes a patch (benchmarks/results/profile_decode_bsfin_h100.json).
+    Under torch.compile (fixed training shapes) torch picks the kernel as usual.
+    """
+    if q.is_cuda and not torch.compiler.is_compiling():
+        with sdpa_kernel(_SHAPE_AGNOSTIC):
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=is_causal)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=is_causal)
 
 
 @dataclass
@@ -65,7 +81,7 @@ class CausalSelfAttention(nn.Module):
         cos, sin = self.rotary(start, L)
         q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
         if cache is None:
-            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            y = sdpa(q, k, v, is_causal=True)
         else:
             end = start + L
             if end > cache.capacity:
@@ -80,8 +96,5 @@ class CausalSelfAttention(nn.Module):
                 # query i (absolute start+i) sees keys j <= start+i
                 qi = torch.arange(start, end, device=x.device)[:, None]
                 mask = torch.arange(end, device=x.device)[None, :] <= qi
-            # decoding grows the key length by one every step; cuDNN attention builds a new plan
-            # per shape, so the cached path sticks to the shape-agnostic kernels
-            with sdpa_kernel(_DECODE_BACKENDS):
-                y = F.scaled_dot_product_attention(q, keys, vals, attn_mask=mask)
+            y = sdpa(q, keys, vals, attn_mask=mask)
         return self.proj(y.transpose(1, 2).reshape(B, L, -1))

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bytelm.nn import RMSNorm, Rotary, apply_rotary
+from bytelm.nn import RMSNorm, Rotary, apply_rotary, sdpa
 from bytelm.ops.delta import delta, delta_step
 from bytelm.ops.hebbian import hebbian, hebbian_step
 from bytelm.ops.swa import sliding_window_attention
@@ -35,7 +35,7 @@ class WindowCache:
         else:
             self.k = torch.cat([self.k, k], 2)[:, :, -window:]
             self.v = torch.cat([self.v, v], 2)[:, :, -window:]
-        return F.scaled_dot_product_attention(q, self.k.to(q.dtype), self.v.to(q.dtype))
+        return sdpa(q, self.k.to(q.dtype), self.v.to(q.dtype))
 
 
 @dataclass
@@ -55,7 +55,7 @@ class RingWindowCache:
         self.k.index_copy_(2, slot, k.to(self.k.dtype))
         self.v.index_copy_(2, slot, v.to(self.v.dtype))
         valid = torch.arange(W, device=q.device) <= self.pos  # all True once pos >= W - 1
-        return F.scaled_dot_product_attention(q, self.k.to(q.dtype), self.v.to(q.dtype),
+        return sdpa(q, self.k.to(q.dtype), self.v.to(q.dtype),
                                               attn_mask=valid[None, None, None, :])
 
     def load(self, cache: WindowCache, end: int) -> None:

@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bytelm.nn import sdpa
+
 
 def complex_linear_reference(r, i, A, B):
     """(A + iB)(r + i i) as four real matmuls: (A r - B i, A i + B r). The reference form."""
@@ -165,7 +167,7 @@ class EntangledInterferenceAttention(nn.Module):
             q = torch.cat([qr, qi], -1)
             k = torch.cat([kr, ki], -1)
             v = torch.cat([vr, vi], -1)
-            o = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
+            o = sdpa(q, k, v, attn_mask=allowed)
             orr, oi = o.split(self.Dh, -1)
         else:
             s = self._scores(qr, qi, kr, ki)

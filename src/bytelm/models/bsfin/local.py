@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bytelm.nn import CausalSelfAttention, KVCache, RMSNorm, Rotary, SwiGLU
+from bytelm.nn import CausalSelfAttention, KVCache, RMSNorm, Rotary, SwiGLU, sdpa
 
 _HASH_MULT = 1_000_003  # odd multiplier of the rolling polynomial hash
 _HASH_MOD = 2_147_483_647  # prime 2^31 - 1
@@ -78,12 +78,12 @@ class PatchEncoder(nn.Module):
         for n1, qkv, proj, n2, mlp in zip(self.norms1, self.qkv, self.proj, self.norms2, self.mlps):
             q, k, v = qkv(n1(h)).view(B * P, L, 3, self.H, self.Dh).permute(2, 0, 3, 1, 4)
             q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
+            y = sdpa(q, k, v, attn_mask=attn_mask)
             h = h + proj(y.transpose(1, 2).reshape(B * P, L, d))
             h = h + mlp(n2(h))
         k, v = self.pool_kv(self.pool_norm(h)).view(B * P, L, 2, self.H, self.Dh).permute(2, 0, 3, 1, 4)
         q = self.query.to(h.dtype).view(1, self.H, 1, self.Dh).expand(B * P, -1, -1, -1)
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)  # (BP, H, 1, Dh)
+        y = sdpa(q, k, v, attn_mask=attn_mask)  # (BP, H, 1, Dh)
         return self.out(y.reshape(B, P, d))
 
 
@@ -113,7 +113,7 @@ class DecoderLayer(nn.Module):
         B, T, d = x.shape
         x = x + self.self_attn(self.norm1(x), cache)
         q = self.q(self.norm2(x)).view(B, T, self.H, self.Dh).transpose(1, 2)
-        y = F.scaled_dot_product_attention(q, mem_k.to(q.dtype), mem_v.to(q.dtype),
+        y = sdpa(q, mem_k.to(q.dtype), mem_v.to(q.dtype),
                                            attn_mask=visible[:, None])
         x = x + self.proj(y.transpose(1, 2).reshape(B, T, d))
         return x + self.mlp(self.norm3(x))
