@@ -8,7 +8,7 @@ complex norm gains) logged, to find what grows first before a loss spike, and th
 options (model.qk_norm, model.mem_norm) against the default.
 
     PYTHONPATH=src python benchmarks/bsfin_stability.py --out benchmarks/results/bsfin_stability_cpu.json
-    # options: --lrs 4e-3,1e-2 --variants 'base=;fix=qk_norm=true,mem_norm=true' --spec 'PRESET[k=v,...]'
+    # options: --lrs 4e-3,1e-2 --variants 'base=qk_norm=false,mem_norm=false;fix=' --spec 'PRESET[k=v,...]'
     #          --steps 300 --warmup 40 --batch 16 --seq 128 --jobs 2 (runs in parallel, 1 thread each)
 
 The loop is Trainer.train_step in miniature: AdamW over ``model.param_groups`` (decay on
@@ -45,7 +45,10 @@ from bytelm.train.schedule import lr_factor  # noqa: E402
 # bsfin-35m's shape scaled down: complex width 2x the local width, 4 heads, dropout 0.1
 SPEC = ("bsfin-tiny[d_local=64,d_model=128,n_layers=2,n_heads=4,d_memory=192,context=128,"
         "hash_buckets=4096,dropout=0.1]")
-VARIANTS = "base=;qk_norm=qk_norm=true;mem_norm=mem_norm=true;qk_norm+mem_norm=qk_norm=true,mem_norm=true"
+# explicit flags: the defaults are both on since the H100 runs (bsfin_en_babylon_qkmem.json)
+OFF = "qk_norm=false,mem_norm=false"
+VARIANTS = (f"base={OFF};qk_norm=qk_norm=true,mem_norm=false;mem_norm=qk_norm=false,mem_norm=true;"
+            "qk_norm+mem_norm=qk_norm=true,mem_norm=true")
 
 # parameter groups for gradient norms: (group, test on the parameter name), first match wins
 GROUPS = [

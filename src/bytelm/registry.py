@@ -84,6 +84,9 @@ def config_from_dict(d: dict[str, Any]):
     unknown = set(d) - names
     if unknown:
         raise UserError(f"config has fields unknown to family {family!r}: {sorted(unknown)}")
+    # fields added later with a default that differs from what older checkpoints were built with
+    legacy = getattr(cls, "legacy_defaults", {})
+    d = {**{k: v for k, v in legacy.items() if k not in d}, **d}
     # JSON has no tuples: restore them so a loaded config equals the saved one
     import typing
     hints = typing.get_type_hints(cls)

@@ -13,7 +13,7 @@ CONFIGS = [
     "bsfin-tiny[scores=magnitude,to_real=magnitude]",
     "bsfin-tiny[scores=classical]",
     "bsfin-tiny[min_patch=1,max_patch=2]",
-    "bsfin-tiny[qk_norm=true,mem_norm=true]",
+    "bsfin-tiny[qk_norm=false,mem_norm=false]",
 ]
 test_contract, test_save_load = contract_tests(CONFIGS)
 
@@ -162,10 +162,12 @@ def test_mem_norm_fixes_the_memory_scale():
 
 def test_stability_options_add_only_undecayed_gains():
     """qk_norm and mem_norm add 1-D gains only (no weight decay in param_groups), and a
-    checkpoint config without the fields builds the model without them (old checkpoints load)."""
+    checkpoint config without the fields builds the model without them (old checkpoints, saved
+    before the fields existed, load), while a new config has them on by default."""
     from bytelm.registry import config_from_dict
-    base = bytelm.create_model("bsfin-tiny")
-    m = bytelm.create_model("bsfin-tiny", qk_norm=True, mem_norm=True)
+    base = bytelm.create_model("bsfin-tiny", qk_norm=False, mem_norm=False)
+    m = bytelm.create_model("bsfin-tiny")
+    assert m.config.qk_norm and m.config.mem_norm
     new = {n for n, _ in m.named_parameters()} - {n for n, _ in base.named_parameters()}
     assert new and all(("q_norm" in n or "k_norm" in n or n.startswith("mem_norm")) for n in new), new
     decayed = {id(p) for p in m.param_groups(0.1)[0]["params"]}
@@ -173,3 +175,4 @@ def test_stability_options_add_only_undecayed_gains():
     d = base.config.to_dict()
     d.pop("qk_norm"), d.pop("mem_norm")
     assert config_from_dict(d) == base.config
+    assert config_from_dict(m.config.to_dict()) == m.config
