@@ -148,7 +148,13 @@ class Trainer:
                 torch.cuda.set_rng_state(rng["cuda"], self.device)
         if self.curriculum is not None:
             self.curriculum.set_total_steps(self.total_steps)
-        self.fwd = torch.compile(self.wrapped) if cfg.train.compile else self.wrapped
+        # reduce-overhead: CUDA graphs, whose outputs the next replay overwrites (see train_step)
+        self.graphs = cfg.train.compile and cfg.train.compile_mode == "reduce-overhead"
+        if self.graphs and info.world_size > 1:
+            raise UserError("train.compile_mode=reduce-overhead (CUDA graphs) runs in a single "
+                            "process; use the default mode with torchrun")
+        self.fwd = (torch.compile(self.wrapped, mode=cfg.train.compile_mode) if cfg.train.compile
+                    else self.wrapped)
         self.metrics = None
         if info.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -185,6 +191,8 @@ class Trainer:
             # gradients are all-reduced only on the last micro-batch
             sync = (self.wrapped.no_sync() if micro < accum - 1 and hasattr(self.wrapped, "no_sync")
                     else contextlib.nullcontext())
+            if self.graphs:  # a new iteration: earlier replays' outputs may be overwritten
+                torch.compiler.cudagraph_mark_step_begin()
             with sync:
                 with autocast_ctx(self.device, cfg.train.precision):
                     out = self.fwd(x)
@@ -192,8 +200,10 @@ class Trainer:
                 ((loss + out.aux_loss) / accum).backward()
             loss_sum += loss.detach()
         # model diagnostics (ACT steps, gate and decay means...) of the last micro-batch
-        self.last_stats = {k: v for k, v in out.stats.items() if torch.is_tensor(v) or
-                           isinstance(v, (int, float))}
+        # (copied: a CUDA-graph replay owns its outputs only until the next one)
+        self.last_stats = {k: v.detach().clone() if torch.is_tensor(v) else v
+                           for k, v in out.stats.items()
+                           if torch.is_tensor(v) or isinstance(v, (int, float))}
         params = [p for p in self.model.parameters() if p.grad is not None]
         clip = cfg.optim.grad_clip if cfg.optim.grad_clip > 0 else float("inf")
         gnorm = torch.nn.utils.clip_grad_norm_(params, clip)
