@@ -19,9 +19,8 @@ P=${2:?usage: gpu_bsfin.sh LANG PATCHER OUT_DIR [LM_CKPT]}
 O=${3:?usage: gpu_bsfin.sh LANG PATCHER OUT_DIR [LM_CKPT]}
 if [ -z "$DRY" ]; then source benchmarks/gpu_env.sh >/dev/null || exit 1; fi
 if [ "$L" = en ]; then EV=1000; MIN=${MIN:-8.3}; else EV=500; MIN=${MIN:-5}; fi
-R="--train.batch_size=64 --train.compile=true --model.dropout=0.1 --optim.lr=1.5e-3
---optim.betas=0.9,0.95 --optim.weight_decay=0.1 --optim.grad_clip=1.0 --optim.warmup_steps=300
---train.eval_every=$EV --train.eval_bytes=0 --train.log_every=50"
+source benchmarks/recipe.sh
+R=$(baseline_recipe "$EV")
 M=""
 if [ "$P" = entropy-model ]; then
     timeout 150 python3 benchmarks/entropy_lm.py --bsfin-preset "${PRESET:-bsfin-35m}" --name "$L" --source "../shared/data/$L/text" \
