@@ -34,6 +34,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
+from bytelm.bench.generate import decode_fns  # noqa: E402
 from bytelm.bench.report import environment, precision_dtype, write_json  # noqa: E402
 from bytelm.bench.timing import as_device, synchronize  # noqa: E402
 from bytelm.registry import create_model  # noqa: E402
@@ -65,6 +66,11 @@ def run(args) -> dict:
     torch.manual_seed(0)
     model = create_model(args.preset, **({"context": args.context} if args.context else {}))
     model = model.to(device).eval()
+    if args.decode == "compiled" and not hasattr(model, "static_decoder"):
+        raise SystemExit(f"error: --decode compiled is built for AGIFORMER only, not {args.preset}")
+    begin, advance, min_warmup = decode_fns(model, args.batch, device, args.decode)
+    if args.warmup is None:  # every phase graph of the compiled decoder built before timing
+        args.warmup = min_warmup
     cap = model.state_capacity(model.init_state(args.batch, device))
     need = args.prompt + args.warmup + args.bytes + args.profile + 1  # + the profiler's warm-up
     if cap is not None and need > cap:
@@ -76,22 +82,6 @@ def run(args) -> dict:
     gen = torch.Generator(device="cpu").manual_seed(args.prompt)
     prompt = torch.randint(0, 256, (args.batch, args.prompt), generator=gen).to(device)
     held: dict = {}
-    if args.decode == "compiled":
-        if not hasattr(model, "static_decoder"):
-            raise SystemExit(f"error: --decode compiled is built for AGIFORMER only, not {args.preset}")
-        dec = model.static_decoder(args.batch, compile="reduce-overhead" if cuda else "default")
-
-        def begin(x):
-            return dec.prefill(x), None
-
-        def advance(nxt, state):
-            return dec.step(nxt[:, 0])[:, None], state
-    else:
-        def begin(x):
-            return model.step(x, model.init_state(args.batch, device))
-
-        def advance(nxt, state):
-            return model.step(nxt, state)
     with torch.inference_mode(), amp:
         synchronize(device)
         t0 = time.perf_counter()
@@ -182,10 +172,6 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
     args.argv = argv
-    if args.warmup is None:
-        args.warmup = 0
-        if args.decode == "compiled":
-            args.warmup = 4 * getattr(create_model(args.preset).config, "patch_size", 1)
     res = run(args)
     write_json(res, args.out)
     print(res["summary"])

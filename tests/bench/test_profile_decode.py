@@ -1,21 +1,16 @@
 """benchmarks/profile_decode.py on CPU: per-step times, patch closings counted from the state
 (BSFIN) or absent (families without patches), the profiled host ops, and the JSON written."""
-import importlib.util
 import json
 import math
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "profile_decode.py"
+from tests.scripts import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def profile_decode():
-    spec = importlib.util.spec_from_file_location("profile_decode", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("profile_decode")
 
 
 @pytest.mark.parametrize("preset", ["bsfin-tiny", "agiformer-tiny"])

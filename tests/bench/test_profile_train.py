@@ -1,23 +1,18 @@
 """benchmarks/profile_train.py on CPU (agiformer-tiny, one profiled step): the JSON's fields are
 present and consistent (ops counted, shares summing to 1, gpu_* null on CPU), the table prints,
 and kernel names fall into the intended categories."""
-import importlib.util
 import json
 import math
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "profile_train.py"
+from tests.scripts import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def profile_train():
-    spec = importlib.util.spec_from_file_location("profile_train", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("profile_train")
 
 
 def _pos(x) -> bool:

@@ -157,18 +157,14 @@ def test_time_budget(make_cfg, tmp_path):
 def test_train_records_carry_grad_norms_and_baseline_curve_keeps_them(make_cfg, tmp_path):
     """Each "train" record has the last step's grad norm and the interval's largest one, and
     benchmarks/baseline.py puts both (and the interval's worst bpb) in its train_curve."""
-    import importlib.util
-    from pathlib import Path
+    from tests.scripts import load_benchmark
     cfg = make_cfg(tmp_path / "R", {"train.steps": 6, "train.log_every": 3, "train.eval_every": 0})
     train(cfg)
     recs = [r for r in read_metrics(tmp_path / "R") if r["kind"] == "train"]
     assert [r["step"] for r in recs] == [3, 6]
     for r in recs:
         assert math.isfinite(r["grad_norm"]) and r["grad_norm_max"] >= r["grad_norm"] > 0
-    script = Path(__file__).resolve().parents[2] / "benchmarks" / "baseline.py"
-    spec = importlib.util.spec_from_file_location("baseline_bench", script)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_benchmark("baseline")
     points = [mod.train_point(r) for r in recs]
     for p, r in zip(points, recs):
         assert p["step"] == r["step"] and p["bpb"] == r["bpb"]

@@ -26,6 +26,32 @@ def _argmax_next(logits: torch.Tensor) -> torch.Tensor:
     return logits[:, -1].argmax(-1, keepdim=True)
 
 
+def decode_fns(model, batch: int, device: torch.device, decode: str = "eager",
+               kv_dtype: torch.dtype | None = None):
+    """(init_step, step, min_warmup) of a decoding mode: ``init_step(x (B, L))`` prefills and
+    returns (logits (B, L', 256), state); ``step(next (B, 1), state)`` feeds one byte per row and
+    returns (logits (B, 1, 256), state). decode "eager": the model's own ``step``; "compiled":
+    AGIFORMER's compiled fixed-shape decoder (CUDA graphs on CUDA), whose P phase graphs compile
+    and record in the first ``min_warmup`` = 4 P steps (0 for eager)."""
+    if decode == "compiled":
+        dec = model.static_decoder(batch, dtype=kv_dtype,
+                                   compile="reduce-overhead" if device.type == "cuda" else "default")
+
+        def init_step(x):
+            return dec.prefill(x), None
+
+        def step(nxt, state):
+            return dec.step(nxt[:, 0])[:, None], state
+        return init_step, step, 4 * model.P
+
+    def init_step(x):
+        return model.step(x, model.init_state(batch, device))
+
+    def step(nxt, state):
+        return model.step(nxt, state)
+    return init_step, step, 0
+
+
 def decode_row(model, name: str, batch: int, context: int, new_bytes: int, prefill_reps: int,
                decode_reps: int, decode_warmup: int, device: torch.device,
                decode: str = "eager", kv_dtype: torch.dtype | None = None) -> dict:
@@ -44,23 +70,8 @@ def decode_row(model, name: str, batch: int, context: int, new_bytes: int, prefi
     if decode == "compiled" and not hasattr(model, "static_decoder"):
         row["status"] = "n/a: compiled decoding is built for AGIFORMER only"
         return row
-    if decode == "compiled":
-        dec = model.static_decoder(batch, dtype=kv_dtype,
-                                   compile="reduce-overhead" if device.type == "cuda" else "default")
-        # every one of the P phase graphs compiles, then records its CUDA graph, in the warm-up
-        decode_warmup = max(decode_warmup, 4 * model.P)
-
-        def init_step(x):
-            return dec.prefill(x), None
-
-        def step(nxt, state):
-            return dec.step(nxt[:, 0])[:, None], state
-    else:
-        def init_step(x):
-            return model.step(x, model.init_state(batch, device))
-
-        def step(nxt, state):
-            return model.step(nxt, state)
+    init_step, step, min_warmup = decode_fns(model, batch, device, decode, kv_dtype)
+    decode_warmup = max(decode_warmup, min_warmup)
     if cap is not None and context > cap:
         row["status"] = NA_CONTEXT
         row["note"] = f"a {context}-byte prompt does not fit the {cap}-byte cache"
