@@ -10,7 +10,7 @@ CONFIGS = [
     "agiformer-tiny",
     "agiformer-tiny[decoder=gru]",
     "agiformer-tiny[mixer_gate=fixed,memory_normalize=false]",
-    "agiformer-tiny[patch_kernel=4]",
+    "agiformer-tiny[patch_kernel=4,encoder_norm=false]",
     "agiformer-tiny[patch_size=3,patch_kernel=5,context=96]",
     "agiformer-tiny[think_steps=0,window=2]",
     "agiformer-tiny[plasticity=0.1,lambda_min=0.9]",

@@ -15,7 +15,8 @@ from bytelm.nn import RMSNorm
 class ByteLatentEncoder(nn.Module):
     """x (B, T) bytes -> (B, T // P, d_model) patch latents."""
 
-    def __init__(self, d_model: int, patch_size: int, kernel: int, norm_eps: float = 1e-6):
+    def __init__(self, d_model: int, patch_size: int, kernel: int, norm_eps: float = 1e-6,
+                 out_norm: bool = True):
         super().__init__()
         if kernel < patch_size:
             raise ValueError(f"patch kernel {kernel} must be >= patch size {patch_size}")
@@ -24,7 +25,9 @@ class ByteLatentEncoder(nn.Module):
         self.pad = nn.Parameter(torch.zeros(kernel - patch_size, d_model))
         self.conv = nn.Conv1d(d_model, d_model, kernel, stride=patch_size)
         self.proj = nn.Linear(d_model, d_model, bias=False)
-        self.norm = RMSNorm(d_model, norm_eps)
+        # out_norm=False leaves the latents at the scale of the small-init weights, as a GPT's
+        # embeddings are (see AgiformerConfig.encoder_norm)
+        self.norm = RMSNorm(d_model, norm_eps) if out_norm else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, T = x.shape
