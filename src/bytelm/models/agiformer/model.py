@@ -42,8 +42,10 @@ class AgiformerConfig(ModelConfig):
     """bytes seen by one patch latent (its own patch_size plus kernel - patch_size before)."""
     encoder_norm: bool = True
     """RMSNorm on the encoder's patch latents. It puts the residual stream at unit scale from
-    the start, against residual branches initialised at std ~0.01; on CPU recall (1 pair, 64
-    bytes) that delayed learning by ~1,000 steps (benchmarks/results/recall_cpu_encoder_norm.json)."""
+    the start, against residual branches initialised at std ~0.01. On CPU it kept agiformer-tiny
+    at chance on one-pair recall at 64 bytes for 1,000 steps (0.250 without it;
+    benchmarks/results/recall_cpu_encoder_norm.json) but helps English bpb (2.760 vs 2.864 at
+    2,000 steps; ablate_encoder_norm_cpu.json), so it stays on by default."""
     window: int = 128
     """sliding-window attention span, in patches."""
     mixer_gate: str = "learned"
