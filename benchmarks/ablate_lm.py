@@ -13,6 +13,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import torch
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 from bytelm.bench.report import environment, write_json  # noqa: E402
@@ -33,8 +35,8 @@ def parse_variants(text: str) -> list[tuple[str, dict]]:
 
 def main(argv: list[str] | None = None) -> dict:
     argv = sys.argv[1:] if argv is None else argv
-    own, _, extra = (argv[:argv.index("--")], None, argv[argv.index("--") + 1:]) if "--" in argv \
-        else (argv, None, [])
+    split = argv.index("--") if "--" in argv else len(argv)
+    own, extra = argv[:split], argv[split + 1:]
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", required=True)
     ap.add_argument("--data", required=True)
@@ -59,7 +61,6 @@ def main(argv: list[str] | None = None) -> dict:
                                        if r["kind"] == "val"],
                          "train_time_s": summary.get("train_time_s")})
             print(f"{name}: val bpb {summary['val_bpb']:.4f}", flush=True)
-    import torch
     res = {"command": shlex.join(["python", "benchmarks/ablate_lm.py", *argv]),
            "env": environment(torch.device("cpu")), "preset": args.preset, "data": args.data,
            "steps": args.steps, "common": common, "runs": runs}
