@@ -13,7 +13,7 @@ CONFIGS = [
     "agiformer-tiny[patch_kernel=4,encoder_norm=false]",
     "agiformer-tiny[patch_size=3,patch_kernel=5,context=96]",
     "agiformer-tiny[think_steps=0,window=2]",
-    "agiformer-tiny[plasticity=0.1,lambda_min=0.9]",
+    "agiformer-tiny[plasticity=0.1,lambda_min=0.9,encoder_norm_init=0.1]",
     "agiformer-tiny[decoder=local,decoder_window=6]",
 ]
 test_contract, test_save_load = contract_tests(CONFIGS)
@@ -175,3 +175,16 @@ def test_local_decoder_reads_bytes_of_earlier_patches():
                 b = m.head(c[:, :4], yb).reshape(1, 16, 256)
         changed = not torch.allclose(a[0, 9:], b[0, 9:])  # rows of patch 2's bytes and later
         assert changed == expect_change, decoder
+
+
+def test_encoder_norm_options():
+    """encoder_norm_init is the encoder norm's initial gain; encoder_norm=false removes it."""
+    m = bytelm.create_model("agiformer-tiny", encoder_norm_init=0.1)
+    assert torch.all(m.encoder.norm.weight == 0.1)
+    x = torch.randint(0, 256, (2, 16))
+    out = m.encoder(x)
+    with torch.no_grad():
+        m.encoder.norm.weight.fill_(1.0)
+    torch.testing.assert_close(out, 0.1 * m.encoder(x))  # the latents start 10x smaller
+    off = bytelm.create_model("agiformer-tiny", encoder_norm=False)
+    assert isinstance(off.encoder.norm, torch.nn.Identity)

@@ -46,6 +46,9 @@ class AgiformerConfig(ModelConfig):
     at chance on one-pair recall at 64 bytes for 1,000 steps (0.250 without it;
     benchmarks/results/recall_cpu_encoder_norm.json) but helps English bpb (2.760 vs 2.864 at
     2,000 steps; ablate_encoder_norm_cpu.json), so it stays on by default."""
+    encoder_norm_init: float = 1.0
+    """initial gain of that RMSNorm (the encoder's latents start at this rms); smaller gains
+    keep the norm but start the residual stream nearer the scale of the residual branches."""
     window: int = 128
     """sliding-window attention span, in patches."""
     mixer_gate: str = "learned"
@@ -97,6 +100,7 @@ class AgiformerConfig(ModelConfig):
                   (0 <= self.fixed_alpha <= 1, "model.fixed_alpha must be in [0, 1]"),
                   (0 < self.lambda_min <= 1, "model.lambda_min must be in (0, 1]"),
                   (0 < self.plasticity <= 1, "model.plasticity must be in (0, 1]"),
+                  (self.encoder_norm_init > 0, "model.encoder_norm_init must be > 0"),
                   (self.think_steps >= 0, "model.think_steps must be >= 0"),
                   (0 < self.act_eps < 1, "model.act_eps must be in (0, 1)"),
                   (self.ponder_weight >= 0, "model.ponder_weight must be >= 0"),
@@ -202,6 +206,8 @@ class AgiformerLM(ByteLM):
         nn.init.normal_(self.start, 0.0, std)
         # decay logits start high: lambda close to 1 (long memory) before training moves them
         nn.init.constant_(self.memory.decay.bias, 4.0)
+        if self.config.encoder_norm:
+            nn.init.constant_(self.encoder.norm.weight, self.config.encoder_norm_init)
 
     def set_plasticity(self, alpha: float) -> None:
         """Plasticity alpha in (0, 1] of every HebbianMemory (the curriculum's knob)."""
