@@ -23,13 +23,14 @@ from bytelm.train.loop import train  # noqa: E402
 from bytelm.train.metrics import read_metrics  # noqa: E402
 
 
-def parse_variants(text: str) -> list[tuple[str, dict]]:
-    """'name=k=v,k=v;name2=' -> [(name, {"model.k": "v", ...}), ...]."""
+def parse_variants(text: str, prefix: str = "model.") -> list[tuple[str, dict]]:
+    """'name=k=v,k=v;name2=' -> [(name, {prefix + "k": "v", ...}), ...] (also the --variants of
+    benchmarks/bsfin_stability.py, with prefix "")."""
     out = []
     for item in filter(None, (v.strip() for v in text.split(";"))):
         name, _, rest = item.partition("=")
         over = dict(kv.split("=", 1) for kv in filter(None, rest.split(",")))
-        out.append((name, {f"model.{k}": v for k, v in over.items()}))
+        out.append((name, {f"{prefix}{k}": v for k, v in over.items()}))
     return out
 
 

@@ -34,6 +34,7 @@ import torch
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
 
+from ablate_lm import parse_variants  # noqa: E402
 from bytelm.config import OptimConfig, apply_overrides  # noqa: E402
 from bytelm.eval.recall import parse_model_spec  # noqa: E402
 from bytelm.nn.loss import byte_cross_entropy  # noqa: E402
@@ -413,9 +414,7 @@ def main() -> None:
     files = train_files(Path(args.source))
     jobs = []
     for lr in (float(v) for v in args.lrs.split(",")):
-        for item in filter(None, (v.strip() for v in args.variants.split(";"))):
-            name, _, rest = item.partition("=")
-            extra = dict(kv.split("=", 1) for kv in filter(None, rest.split(",")))
+        for name, extra in parse_variants(args.variants, prefix=""):
             jobs.append((name, args.spec, extra, lr, args, files))
     if args.jobs > 1:
         import multiprocessing as mp

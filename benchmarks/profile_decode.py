@@ -38,7 +38,8 @@ from bytelm.bench.generate import decode_fns  # noqa: E402
 from bytelm.bench.report import environment, precision_dtype, write_json  # noqa: E402
 from bytelm.bench.timing import as_device, synchronize  # noqa: E402
 from bytelm.registry import create_model  # noqa: E402
-from profile_train import NAME_CHARS, git_commit, kernel_events, profile_steps, summarise  # noqa: E402
+from profile_train import (NAME_CHARS, _is_cuda_event, git_commit, kernel_events,  # noqa: E402
+                           profile_steps, summarise)
 
 
 def _patches(state) -> int | None:
@@ -51,7 +52,7 @@ def host_ops(events, n_steps: int, top: int) -> list[dict]:
     """The top host (CPU) ops by self time per step: where a host-bound step spends it."""
     agg: dict[str, list[float]] = {}
     for e in events:
-        if getattr(e.device_type, "name", str(e.device_type)).upper().endswith("CUDA"):
+        if _is_cuda_event(e):
             continue
         agg.setdefault(e.name, []).append(e.self_cpu_time_total)
     ranked = sorted(agg.items(), key=lambda kv: -sum(kv[1]))[:top]
