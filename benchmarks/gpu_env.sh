@@ -7,21 +7,32 @@
 # - restores the carried compile caches (.gpu-data/cache.tgz: Inductor + Triton), so kernels
 #   are not compiled and tuned again; `save_caches DIR` writes them back for the next call
 #   (xz, in 15 MB parts: the device returns files of at most 16 MiB).
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target /tmp/site .whl/fla_core-*.whl || return 1
-# the BPE baseline of `bytelm kasgarli --bpe` needs tokenizers (abi3 wheel, if the machine lacks it)
-python3 -c "import tokenizers" 2>/dev/null || ! ls .whl/tokenizers-*.whl >/dev/null 2>&1 || \
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
-        --target /tmp/site .whl/tokenizers-*.whl || return 1
+# Runs started side by side (one per GPU) each source this file: the installing and unpacking
+# happen once per carried content (a marker named after the carried files' names and sizes),
+# under a lock, so no run reinstalls a package another one is importing.
+_bytelm_setup() {
+    local mark
+    mark="/tmp/site/.bytelm_env_$(ls -l .whl .gpu-data 2>/dev/null | md5sum | cut -c1-12)"
+    [ -f "$mark" ] && return 0
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+        --target /tmp/site .whl/fla_core-*.whl || return 1
+    # the BPE baseline of `bytelm kasgarli --bpe` needs tokenizers (abi3 wheel, if the machine lacks it)
+    python3 -c "import tokenizers" 2>/dev/null || ! ls .whl/tokenizers-*.whl >/dev/null 2>&1 || \
+        python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
+            --target /tmp/site .whl/tokenizers-*.whl || return 1
+    mkdir -p ../shared/data /tmp/ind
+    for f in .gpu-data/*.tar.xz; do [ -f "$f" ] && tar xJf "$f" -C ../shared/data; done
+    if ls .gpu-data/cache.tar.xz.* >/dev/null 2>&1; then
+        cat .gpu-data/cache.tar.xz.* | xz -d | tar x -C /tmp
+    elif [ -f .gpu-data/cache.tgz ]; then
+        tar xzf .gpu-data/cache.tgz -C /tmp
+    fi
+    touch "$mark"
+}
+mkdir -p /tmp/site
+(flock 9 && _bytelm_setup) 9>/tmp/bytelm_env.lock || return 1
 export PYTHONPATH="$PWD/src:/tmp/site" PYTHONUNBUFFERED=1
 export TORCHINDUCTOR_CACHE_DIR=/tmp/ind TRITON_CACHE_DIR=/tmp/ind/triton
-mkdir -p ../shared/data /tmp/ind
-for f in .gpu-data/*.tar.xz; do [ -f "$f" ] && tar xJf "$f" -C ../shared/data; done
-if ls .gpu-data/cache.tar.xz.* >/dev/null 2>&1; then
-    cat .gpu-data/cache.tar.xz.* | xz -d | tar x -C /tmp
-elif [ -f .gpu-data/cache.tgz ]; then
-    tar xzf .gpu-data/cache.tgz -C /tmp
-fi
 save_caches() { rm -f "$1"/cache.tar.xz.*; tar cf - -C /tmp ind | xz -T0 -3 | split -b 15M - "$1/cache.tar.xz."; }
 # a device call returns at most 8 files from $OUT: `pack_results DIR` moves every file but the
 # cache parts into DIR/results.tar (unpack here with `tar xf results.tar`)
