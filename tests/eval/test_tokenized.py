@@ -108,3 +108,16 @@ def test_kasgarli_cli_with_bpe(shared_data, tmp_path, capsys, one_thread):
     assert "tokenized baseline" in printed and "bytes - best BPE" in printed
     assert run_cli(["kasgarli", "--bpe", "100", "--out", str(tmp_path / "x")]) == 2
     assert run_cli(["kasgarli", "--bpe", "a,b", "--out", str(tmp_path / "x")]) == 2
+    # languages run one at a time (as side-by-side processes do), then all at once into the
+    # same folder: the second run reuses every byte run and BPE baseline (none is trained again)
+    split = tmp_path / "split"
+    common = ["--max-lines", "400", "--steps", "3", "--evals", "1", "--out", str(split),
+              "--train.batch_size=2", "--train.device=cpu", "--bpe", "300,400"]
+    for lang in ("tur", "eng"):
+        assert run_cli(["kasgarli", "--langs", lang] + common) == 0
+    stamps = sorted(f.stat().st_mtime_ns for f in split.glob("runs/*/bpe_*.json"))
+    assert len(stamps) == 4
+    assert run_cli(["kasgarli", "--langs", "eng,tur"] + common) == 0
+    assert sorted(f.stat().st_mtime_ns for f in split.glob("runs/*/bpe_*.json")) == stamps
+    merged = json.loads((split / "kasgarli.json").read_text())
+    assert [r["bpe"] for r in merged["languages"]] == [r["bpe"] for r in res["languages"]]

@@ -261,8 +261,8 @@ def run_kasgarli(mode: str, langs: list[str], out_dir, preset: str, steps: int,
             "final_val_bpb": val[-1]["bpb"] if val else None,
             "val_curve": val, "train_curve": train_curve})
         if bpe_vocabs:
-            results[-1]["bpe"] = _bpe_runs(preset, prep[lang]["data"], model, summary, cfg_used,
-                                           bpe_vocabs)
+            results[-1]["bpe"] = _bpe_runs(preset, prep[lang]["data"], run_dir, model, summary,
+                                           cfg_used, bpe_vocabs)
         del model
     ref = results[0]["test"]["total_bits"]
     for r in results:
@@ -283,19 +283,36 @@ def run_kasgarli(mode: str, langs: list[str], out_dir, preset: str, steps: int,
             "languages": results}
 
 
-def _bpe_runs(preset: str, data_dir, byte_model, summary: dict, cfg, vocabs: list[int]) -> list:
-    """The tokenized baselines of one language (see ``bytelm.eval.tokenized.bpe_baseline``)."""
+def _bpe_runs(preset: str, data_dir, run_dir, byte_model, summary: dict, cfg,
+              vocabs: list[int]) -> list:
+    """The tokenized baselines of one language (see ``bytelm.eval.tokenized.bpe_baseline``).
+
+    Each result is kept as ``run_dir/bpe_<V>.json`` and reused when it was made for the same
+    training FLOPs, batch and length, so an interrupted or split run (languages in side-by-side
+    processes) does not train it again."""
+    import json
+
+    from bytelm.config import dump_json
     from bytelm.eval.tokenized import bpe_baseline
     from bytelm.train.distributed import pick_device
-    data_dir = Path(data_dir)
+    data_dir, run_dir = Path(data_dir), Path(run_dir)
     train, test = ((data_dir / f"{k}.bin").read_bytes() for k in ("train", "test"))
     flops = (summary.get("bytes_seen") or 0) * byte_model.flops_per_byte(cfg.seq_len)
     out = []
     for v in vocabs:
+        saved = run_dir / f"bpe_{v}.json"
+        if saved.is_file():
+            old = json.loads(saved.read_text())
+            if (old.get("byte_model_flops"), old.get("batch_size"), old.get("seq_len_tokens")) \
+                    == (flops, cfg.train.batch_size, cfg.seq_len):
+                log.info("reusing the BPE %d baseline in %s", v, saved)
+                out.append(old)
+                continue
         log.info("BPE baseline, vocabulary %d, on %s", v, data_dir)
         out.append(bpe_baseline(preset, train, test, v, flops, cfg.train.batch_size, cfg.seq_len,
                                 optim=cfg.optim, device=pick_device(cfg.train.device),
                                 precision=cfg.train.precision, seed=cfg.train.seed))
+        dump_json(out[-1], saved)
     return out
 
 
