@@ -11,8 +11,9 @@
 # is still warm for a second call.
 # Environment: BATCH (sequences per step; default 32, ntrex 8: its 0.23 MB training splits give
 # 400 x 8 x 512 bytes = 7 epochs), PAR (side-by-side processes, default 1: the languages are dealt
-# round-robin to PAR processes, on the GPUs of CUDA_VISIBLE_DEVICES (else all) in turn, into the same run folder; a last
-# process over all languages then reuses their runs and BPE baselines and writes the result).
+# round-robin to PAR processes, on the GPUs of CUDA_VISIBLE_DEVICES (else all) in turn, into
+# the same run folder; parallel corpora only); a last process over all languages then reuses
+# their runs and BPE baselines and writes the result).
 # CPU dry run (no gpu_env): DRY=1 bash benchmarks/gpu_kasgarli.sh ntrex /tmp/o transformer-tiny 4
 set -o pipefail
 U="usage: gpu_kasgarli.sh bible|ntrex|mono OUT_DIR [PRESET] [STEPS]"
@@ -26,6 +27,8 @@ elif [ "$C" = mono ]; then LANGS=eng,tur; STEPS=${4:-1500}; SRC=(--mode monoling
 else LANGS=aze,deu,eng,est,eus,fin,hun,jpn,kaz,kir,kor,tat,tuk,tur,uzb; STEPS=${4:-400}; BATCH=${BATCH:-8}; fi
 if [ -z "$DRY" ]; then source benchmarks/gpu_env.sh >/dev/null || exit 1; fi
 PAR=${PAR:-1}
+# monolingual sizes depend on the languages chosen (the smallest text), so mono runs them together
+[ "$C" = mono ] && PAR=1
 kas() {  # kas SECONDS LANGS
     timeout "$1" python3 -m bytelm kasgarli "${SRC[@]}" --langs "$2" --preset "$PRESET" --steps "$STEPS" \
         --evals 5 --bpe 1000,4000 --out "runs/kasgarli_$C" --train.batch_size="$BATCH" \

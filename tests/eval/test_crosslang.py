@@ -122,3 +122,19 @@ def test_kasgarli_tiny_end_to_end(shared_data, tmp_path, capsys, one_thread):
     assert [r["test"] for r in again["languages"]] == [r["test"] for r in res["languages"]]
     assert run_cli(args + ["--steps", "5"]) == 2
     assert "use another --out" in capsys.readouterr().err
+
+
+def test_reused_run_must_match_its_data(tmp_path, capsys, one_thread):
+    """Monolingual sizes follow the smallest text of the languages chosen: English run alone
+    gets more bytes than with Turkish beside it, so the same --out must refuse to reuse it."""
+    eng, tur = tmp_path / "eng.txt", tmp_path / "tur.txt"
+    eng.write_text("".join(f"english line number {i}\n" for i in range(3000)))
+    tur.write_text("".join(f"türkçe satır {i}\n" for i in range(1000)))
+    out = tmp_path / "kas"
+    common = ["kasgarli", "--mode", "monolingual", "--mono", f"eng={eng}", "--mono", f"tur={tur}",
+              "--steps", "2", "--evals", "1", "--out", str(out), "--train.batch_size=2",
+              "--train.device=cpu"]
+    assert run_cli(common + ["--langs", "eng"]) == 0
+    assert run_cli(common + ["--langs", "eng"]) == 0  # same data: reused
+    assert run_cli(common + ["--langs", "eng,tur"]) == 2
+    assert "on other data" in capsys.readouterr().err

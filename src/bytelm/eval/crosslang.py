@@ -168,26 +168,47 @@ def heldout_metrics(score: dict, n_lines: int) -> dict:
             "scored_bytes": score["n_bytes"], "scored_chars": score["n_chars"]}
 
 
+def data_fingerprint(data_dir) -> str:
+    """SHA-256 of a prepared corpus's train, val and test bytes (what a reused run must match)."""
+    import hashlib
+    h = hashlib.sha256()
+    for split in SPLITS:
+        h.update((Path(data_dir) / f"{split}.bin").read_bytes())
+    return h.hexdigest()
+
+
 def train_language(preset: str, data_dir, run_dir, steps: int, overrides: dict | None = None) -> dict:
-    """Trains ``preset`` on one prepared corpus; a finished run of the same preset and steps in
-    ``run_dir`` is reused, an interrupted one resumed."""
+    """Trains ``preset`` on one prepared corpus; a finished run of the same preset, steps and
+    data (``data_fingerprint``, kept in ``run_dir/data_sha256.txt``) in ``run_dir`` is reused, an
+    interrupted one resumed.
+
+    Raises:
+        UserError: ``run_dir`` holds a run of another preset, step count or corpus.
+    """
     import json
 
     from bytelm.config import build_run_config
+    from bytelm.train.checkpoint import atomic_write_bytes
     from bytelm.train.loop import train
     run_dir = Path(run_dir)
     saved = run_dir / "run_config.json"
+    fp, fp_file = data_fingerprint(data_dir), run_dir / "data_sha256.txt"
     if saved.is_file():
         old = json.loads(saved.read_text())
         if old.get("preset") != preset or old.get("train", {}).get("steps") != steps:
             raise UserError(f"{run_dir} holds a run of {old.get('preset')} for "
                             f"{old.get('train', {}).get('steps')} steps; use another --out")
+        if not fp_file.is_file() or fp_file.read_text().strip() != fp:
+            raise UserError(f"{run_dir} holds a run on other data (monolingual sizes depend on "
+                            "the languages chosen); use another --out")
         if (run_dir / "summary.json").is_file():
             log.info("reusing the finished run in %s", run_dir)
             return json.loads((run_dir / "summary.json").read_text())
     over = {"train.progress": "false", **(overrides or {}), "data.path": str(data_dir),
             "train.out_dir": str(run_dir), "train.steps": steps}
     cfg = build_run_config(preset, over)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(fp_file, (fp + "\n").encode())
     resume = (run_dir / "ckpt" / "last").is_dir()
     return train(cfg, resume=resume)
 
@@ -288,7 +309,7 @@ def _bpe_runs(preset: str, data_dir, run_dir, byte_model, summary: dict, cfg,
     """The tokenized baselines of one language (see ``bytelm.eval.tokenized.bpe_baseline``).
 
     Each result is kept as ``run_dir/bpe_<V>.json`` and reused when it was made for the same
-    training FLOPs, batch and length, so an interrupted or split run (languages in side-by-side
+    data (``data_fingerprint``), training FLOPs, batch and length, so an interrupted or split run (languages in side-by-side
     processes) does not train it again."""
     import json
 
@@ -298,13 +319,14 @@ def _bpe_runs(preset: str, data_dir, run_dir, byte_model, summary: dict, cfg,
     data_dir, run_dir = Path(data_dir), Path(run_dir)
     train, test = ((data_dir / f"{k}.bin").read_bytes() for k in ("train", "test"))
     flops = (summary.get("bytes_seen") or 0) * byte_model.flops_per_byte(cfg.seq_len)
+    fp = data_fingerprint(data_dir)
     out = []
     for v in vocabs:
         saved = run_dir / f"bpe_{v}.json"
         if saved.is_file():
             old = json.loads(saved.read_text())
-            if (old.get("byte_model_flops"), old.get("batch_size"), old.get("seq_len_tokens")) \
-                    == (flops, cfg.train.batch_size, cfg.seq_len):
+            if (old.get("data_sha256"), old.get("byte_model_flops"), old.get("batch_size"),
+                    old.get("seq_len_tokens")) == (fp, flops, cfg.train.batch_size, cfg.seq_len):
                 log.info("reusing the BPE %d baseline in %s", v, saved)
                 out.append(old)
                 continue
@@ -312,6 +334,7 @@ def _bpe_runs(preset: str, data_dir, run_dir, byte_model, summary: dict, cfg,
         out.append(bpe_baseline(preset, train, test, v, flops, cfg.train.batch_size, cfg.seq_len,
                                 optim=cfg.optim, device=pick_device(cfg.train.device),
                                 precision=cfg.train.precision, seed=cfg.train.seed))
+        out[-1]["data_sha256"] = fp
         dump_json(out[-1], saved)
     return out
 
