@@ -86,3 +86,17 @@ def test_plot_runs(run_cli, trained_run, agi_run, tmp_path):
     assert_user_error(*run_cli("plot", tmp_path / "nope", "--out", out), "not found")
     assert_user_error(*run_cli("plot", tmp_path, "--out", out), "metrics.jsonl")
     assert_user_error(*run_cli("plot", trained_run, "--out", tmp_path / "c.pdf"), ".png")
+
+
+def test_plot_kasgarli_result(run_cli, tmp_path):
+    """A kasgarli.json (here the committed 15-language NTREX result) redraws its figure."""
+    from pathlib import Path
+    res = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "kasgarli_ntrex.json"
+    out = tmp_path / "k.png"
+    rc, o, e = run_cli("plot", res, "--out", out)
+    assert rc == 0, o + e
+    assert _is_png(out) and str(out) in o
+    other = tmp_path / "x.json"
+    other.write_text('{"a": 1}')
+    assert_user_error(*run_cli("plot", other, "--out", out), "not a `bytelm kasgarli` result")
+    assert_user_error(*run_cli("plot", res, "--out", tmp_path / "k.pdf"), ".png")

@@ -373,13 +373,21 @@ def markdown_table(result: dict) -> str:
 
 
 def plot_kasgarli(result: dict, path) -> None:
-    """Validation curves of every language: bpb, bits per character (and bits per line)."""
+    """Validation curves of every language: bpb, bits per character (and bits per line); with
+    the tokenized baseline, a last panel of each language's test bpb minus its best BPE model's."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    langs = result["languages"]
     panels = ["bpb", "bits_per_char"] + (["bits_per_line"] if result["content_controlled"] else [])
-    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), layout="constrained")
-    for r in result["languages"]:
+    with_bpe = all(r.get("bpe") for r in langs)
+    n = len(panels) + with_bpe
+    fig, axes = plt.subplots(1, n, figsize=(5 * n, 4), layout="constrained")
+    # past ten languages the default colour cycle repeats: twenty colours and two line styles
+    cmap = plt.get_cmap("tab20" if len(langs) > 10 else "tab10")
+    style = {r["lang"]: dict(color=cmap(i % cmap.N), ls="-" if i < cmap.N else "--",
+                             marker="os^v"[i // 5 % 4]) for i, r in enumerate(langs)}
+    for r in langs:
         steps = [v["step"] for v in r["val_curve"]]
         per_line = r["bytes"]["val"] / max(r["lines"]["val"], 1)
         ys = {"bpb": [v["bpb"] for v in r["val_curve"]],
@@ -387,15 +395,24 @@ def plot_kasgarli(result: dict, path) -> None:
               "bits_per_line": [v["bpb"] * per_line for v in r["val_curve"]]}
         for ax, k in zip(axes, panels):
             if all(y is not None for y in ys[k]):
-                ax.plot(steps, ys[k], marker="o", ms=3, label=r["lang"])
+                ax.plot(steps, ys[k], ms=3, label=r["lang"], **style[r["lang"]])
     titles = {"bpb": "validation bits per byte", "bits_per_char": "validation bits per character",
               "bits_per_line": "validation bits per line (same content)"}
     for ax, k in zip(axes, panels):
         ax.set_title(titles[k], fontsize=10)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=7, ncol=2 if len(langs) > 8 else 1)
     axes[0].axhline(result["threshold_bpb"], color="k", ls=":", lw=1)
+    if with_bpe:
+        gaps = sorted((r["test"]["bpb"] - min(b["test"]["bpb"] for b in r["bpe"]), r["lang"])
+                      for r in langs)
+        ax = axes[-1]
+        ax.barh([g[1] for g in gaps], [g[0] for g in gaps],
+                color=[style[g[1]]["color"] for g in gaps])
+        ax.axvline(0, color="k", lw=1)
+        ax.set_title("test bpb: bytes minus best BPE (> 0: BPE better)", fontsize=10)
+        ax.grid(alpha=0.3, axis="x")
     label = "parallel (content-controlled)" if result["content_controlled"] else \
         "monolingual, NOT content-controlled"
     fig.suptitle(f"Kasgarli test, {label}: {result['preset']}, {result['steps']} steps, "
