@@ -108,6 +108,11 @@ def test_kasgarli_cli_with_bpe(shared_data, tmp_path, capsys, one_thread):
     assert "tokenized baseline" in printed and "bytes - best BPE" in printed
     assert run_cli(["kasgarli", "--bpe", "100", "--out", str(tmp_path / "x")]) == 2
     assert run_cli(["kasgarli", "--bpe", "a,b", "--out", str(tmp_path / "x")]) == 2
+    # the tokenized baseline is a Transformer: refused up front for another family
+    assert run_cli(["kasgarli", "--bpe", "1000", "--preset", "agiformer-tiny",
+                    "--out", str(tmp_path / "y")]) == 2
+    assert "needs a Transformer preset" in capsys.readouterr().err
+    assert not (tmp_path / "y").exists()
     # languages run one at a time (as side-by-side processes do), then all at once into the
     # same folder: the second run reuses every byte run and BPE baseline (none is trained again)
     split = tmp_path / "split"

@@ -96,6 +96,13 @@ def run(args) -> int:
         raise UserError(f"--bpe expects comma-separated vocabulary sizes, got {args.bpe!r}") from None
     if bpe and min(bpe) <= 256:
         raise UserError(f"--bpe vocabulary sizes must be > 256, got {min(bpe)}")
+    if bpe:
+        from bytelm.registry import preset_config
+        if preset_config(args.preset).family != "gpt":
+            raise UserError(f"--bpe trains the same Transformer over BPE tokens, so it needs a "
+                            f"Transformer preset, not {args.preset}; run the other families "
+                            "without --bpe and set them beside it with "
+                            "benchmarks/kasgarli_families.py")
     out = Path(args.out or f"kasgarli-{args.mode}")
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} exists and is not a folder")

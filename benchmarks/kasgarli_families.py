@@ -1,0 +1,141 @@
+"""The Kaşgarlı test across model families: several `bytelm kasgarli` results on the same corpus,
+languages, splits and byte budget (one per preset, e.g. transformer-30m with --bpe, agiformer-31m
+and bsfin-35m without), set side by side per language, each byte model's test bpb next to the
+Transformer's BPE baseline (trained at that Transformer's FLOPs), with each family's gap to it:
+
+    python benchmarks/kasgarli_families.py runs/kas_t/kasgarli.json runs/kas_a/kasgarli.json \
+        runs/kas_b/kasgarli.json --out benchmarks/results/kasgarli_bible_families.json
+
+Writes the JSON, a PNG beside it (test bpb and gap to BPE per language and family) and prints a
+markdown table. The results must agree on mode, languages, held-out lines and bytes per language.
+"""
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+from bytelm.bench.report import write_json  # noqa: E402
+
+
+def load(paths: list[str]) -> list[dict]:
+    """The results, checked to be comparable (SystemExit with a one-line reason if not)."""
+    res = []
+    for p in paths:
+        try:
+            res.append(json.loads(Path(p).read_text()))
+        except (OSError, ValueError) as e:
+            raise SystemExit(f"cannot read {p}: {e}") from None
+        if "languages" not in res[-1]:
+            raise SystemExit(f"{p} is not a `bytelm kasgarli` result")
+    first = res[0]
+    for p, r in zip(paths[1:], res[1:]):
+        for key in ("mode", "splits", "bytes_per_language"):
+            if r[key] != first[key]:
+                raise SystemExit(f"{p} differs from {paths[0]} in {key}: {r[key]} vs {first[key]}")
+        if [x["lang"] for x in r["languages"]] != [x["lang"] for x in first["languages"]]:
+            raise SystemExit(f"{p} has other languages than {paths[0]}")
+        for x, y in zip(r["languages"], first["languages"]):
+            if x["bytes"] != y["bytes"]:
+                raise SystemExit(f"{p}: {x['lang']} has other split sizes than in {paths[0]}")
+    if len({r["preset"] for r in res}) != len(res):
+        raise SystemExit("a preset is given twice")
+    return res
+
+
+def combine(res: list[dict], paths: list[str]) -> dict:
+    """{"presets", "bpe_from", "languages": [{"lang", "test_bytes", "bytes": {preset: {...}},
+    "bpe": {vocab: bpb} | None, "best_bpe_bpb", "gap_to_bpe": {preset: bpb - best BPE}}]}."""
+    with_bpe = [r for r in res if all(x.get("bpe") for x in r["languages"])]
+    ref = with_bpe[0] if with_bpe else None
+    langs = []
+    for i, first in enumerate(res[0]["languages"]):
+        row = {"lang": first["lang"], "test_bytes": first["bytes"]["test"], "bytes": {}}
+        for r in res:
+            x = r["languages"][i]
+            row["bytes"][r["preset"]] = {k: x["test"][k] for k in
+                                         ("bpb", "bits_per_char", "total_bits")}
+            row["bytes"][r["preset"]].update(final_val_bpb=x["final_val_bpb"],
+                                             steps_to_threshold=x["steps_to_threshold"],
+                                             bytes_seen=x["bytes_seen"])
+        if ref:
+            bpe = {str(b["vocab_requested"]): b["test"]["bpb"] for b in ref["languages"][i]["bpe"]}
+            row["bpe"], row["best_bpe_bpb"] = bpe, min(bpe.values())
+            row["gap_to_bpe"] = {p: v["bpb"] - row["best_bpe_bpb"] for p, v in row["bytes"].items()}
+        langs.append(row)
+    return {"benchmark": "kasgarli_families", "inputs": paths, "mode": res[0]["mode"],
+            "content_controlled": res[0]["content_controlled"], "corpus": res[0]["corpus"],
+            "bytes_per_language": res[0]["bytes_per_language"],
+            "runs": [{k: r[k] for k in ("preset", "steps", "batch_size", "seq_len")} for r in res],
+            "presets": [r["preset"] for r in res], "bpe_from": ref and ref["preset"],
+            "bpe_note": ref and "BPE: the same Transformer as bpe_from over BPE tokens, at its "
+                                "training FLOPs", "languages": langs}
+
+
+def table(out: dict) -> str:
+    ps = out["presets"]
+    head = "| lang | " + " | ".join(f"{p}: bpb" for p in ps)
+    sep = "|---|" + "---:|" * len(ps)
+    if out["bpe_from"]:
+        head += " | best BPE bpb | " + " | ".join(f"{p} - BPE" for p in ps)
+        sep += "---:|" + "---:|" * len(ps)
+    lines = [head + " |", sep]
+    for r in out["languages"]:
+        line = f"| {r['lang']} | " + " | ".join(f"{r['bytes'][p]['bpb']:.3f}" for p in ps)
+        if out["bpe_from"]:
+            line += f" | {r['best_bpe_bpb']:.3f} | " + " | ".join(
+                f"{r['gap_to_bpe'][p]:+.3f}" for p in ps)
+        lines.append(line + " |")
+    return "\n".join(lines)
+
+
+def plot(out: dict, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    langs = [r["lang"] for r in out["languages"]]
+    ps = out["presets"]
+    x, w = np.arange(len(langs)), 0.8 / len(ps)
+    n = 1 + bool(out["bpe_from"])
+    fig, axes = plt.subplots(1, n, figsize=(max(6, 0.6 * len(langs) * len(ps)) * n / 1.5, 4),
+                             layout="constrained", squeeze=False)
+    for j, p in enumerate(ps):
+        axes[0, 0].bar(x + (j - (len(ps) - 1) / 2) * w, [r["bytes"][p]["bpb"]
+                                                         for r in out["languages"]], w, label=p)
+        if out["bpe_from"]:
+            axes[0, 1].bar(x + (j - (len(ps) - 1) / 2) * w, [r["gap_to_bpe"][p]
+                                                             for r in out["languages"]], w, label=p)
+    if out["bpe_from"]:
+        axes[0, 0].scatter(x, [r["best_bpe_bpb"] for r in out["languages"]], color="k",
+                           marker="_", s=300, zorder=3, label=f"best BPE ({out['bpe_from']})")
+        axes[0, 1].axhline(0, color="k", lw=1)
+        axes[0, 1].set_title("test bpb minus best BPE (> 0: BPE better)", fontsize=10)
+    axes[0, 0].set_title("test bits per byte (same held-out content)", fontsize=10)
+    for ax in axes[0]:
+        ax.set_xticks(x, langs)
+        ax.grid(alpha=0.3, axis="y")
+        ax.legend(fontsize=8)
+    fig.suptitle(f"Kasgarli test across families: {out['bytes_per_language']:,} bytes per "
+                 "language", fontsize=10)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    argv = sys.argv[1:] if argv is None else argv
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("results", nargs="+", help="kasgarli.json files, one per preset")
+    ap.add_argument("--out", required=True, help="JSON to write (the PNG goes beside it)")
+    args = ap.parse_args(argv)
+    out = combine(load(args.results), args.results)
+    out["command"] = "python benchmarks/kasgarli_families.py " + " ".join(argv)
+    write_json(out, args.out)
+    plot(out, Path(args.out).with_suffix(".png"))
+    print(table(out))
+    return out
+
+
+if __name__ == "__main__":
+    main()
