@@ -34,10 +34,16 @@ def parse_variants(text: str, prefix: str = "model.") -> list[tuple[str, dict]]:
     return out
 
 
+def split_argv(argv: list[str]) -> tuple[list[str], dict]:
+    """The script's own arguments, and the run-config options after ``--`` as {key: value}
+    (``--train.batch_size=16`` -> {"train.batch_size": "16"}; also benchmarks/tr_test_split.py)."""
+    split = argv.index("--") if "--" in argv else len(argv)
+    return argv[:split], dict(a.lstrip("-").split("=", 1) for a in argv[split + 1:])
+
+
 def main(argv: list[str] | None = None) -> dict:
     argv = sys.argv[1:] if argv is None else argv
-    split = argv.index("--") if "--" in argv else len(argv)
-    own, extra = argv[:split], argv[split + 1:]
+    own, common = split_argv(argv)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", required=True)
     ap.add_argument("--data", required=True)
@@ -46,7 +52,6 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--variants", required=True, help="'name=key=value,...;name2=...'")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(own)
-    common = dict(a.lstrip("-").split("=", 1) for a in extra)
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
         for name, over in parse_variants(args.variants):

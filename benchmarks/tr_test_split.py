@@ -21,6 +21,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+from ablate_lm import split_argv  # noqa: E402
 from bytelm.bench.report import environment, write_json  # noqa: E402
 from bytelm.config import build_run_config  # noqa: E402
 from bytelm.data import open_split, prepare  # noqa: E402
@@ -56,8 +57,7 @@ def segments(data_dir: Path) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> dict:
     argv = sys.argv[1:] if argv is None else argv
-    split = argv.index("--") if "--" in argv else len(argv)
-    own, extra = argv[:split], argv[split + 1:]
+    own, common = split_argv(argv)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--source", default=str(ROOT.parent / "shared" / "data" / "tr" / "text"))
     ap.add_argument("--preset", default="transformer-tiny")
@@ -68,7 +68,6 @@ def main(argv: list[str] | None = None) -> dict:
     args = ap.parse_args(own)
     if args.threads:
         torch.set_num_threads(args.threads)
-    common = dict(a.lstrip("-").split("=", 1) for a in extra)
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
         prepare([args.source], data)
