@@ -116,7 +116,9 @@ def plot(out: dict, path: Path) -> None:
     for ax in axes[0]:
         ax.set_xticks(x, langs)
         ax.grid(alpha=0.3, axis="y")
-        ax.legend(fontsize=8)
+        lo, hi = ax.get_ylim()
+        ax.set_ylim(lo, hi + 0.3 * (hi - lo))  # room above the bars for the legend
+        ax.legend(fontsize=8, loc="upper center", ncol=2)
     fig.suptitle(f"Kasgarli test across families: {out['bytes_per_language']:,} bytes per "
                  "language", fontsize=10)
     fig.savefig(path, dpi=120)
