@@ -200,7 +200,8 @@ def train_language(preset: str, data_dir, run_dir, steps: int, overrides: dict |
                             f"{old.get('train', {}).get('steps')} steps; use another --out")
         if not fp_file.is_file() or fp_file.read_text().strip() != fp:
             raise UserError(f"{run_dir} holds a run on other data (monolingual sizes depend on "
-                            "the languages chosen); use another --out")
+                            "the languages chosen) or one without a data fingerprint; use "
+                            "another --out")
         if (run_dir / "summary.json").is_file():
             log.info("reusing the finished run in %s", run_dir)
             return json.loads((run_dir / "summary.json").read_text())
@@ -309,8 +310,8 @@ def _bpe_runs(preset: str, data_dir, run_dir, byte_model, summary: dict, cfg,
     """The tokenized baselines of one language (see ``bytelm.eval.tokenized.bpe_baseline``).
 
     Each result is kept as ``run_dir/bpe_<V>.json`` and reused when it was made for the same
-    data (``data_fingerprint``), training FLOPs, batch and length, so an interrupted or split run (languages in side-by-side
-    processes) does not train it again."""
+    data (``data_fingerprint``), training FLOPs, batch and length, so an interrupted or split
+    run (languages in side-by-side processes) does not train it again."""
     import json
 
     from bytelm.config import dump_json
