@@ -10,25 +10,22 @@ Writes the JSON, a PNG beside it (test bpb and gap to BPE per language and famil
 markdown table. The results must agree on mode, languages, held-out lines and bytes per language.
 """
 import argparse
-import json
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 from bytelm.bench.report import write_json  # noqa: E402
+from bytelm.errors import UserError  # noqa: E402
+from bytelm.eval.crosslang import best_bpe_bpb, read_result  # noqa: E402
 
 
 def load(paths: list[str]) -> list[dict]:
     """The results, checked to be comparable (SystemExit with a one-line reason if not)."""
-    res = []
-    for p in paths:
-        try:
-            res.append(json.loads(Path(p).read_text()))
-        except (OSError, ValueError) as e:
-            raise SystemExit(f"cannot read {p}: {e}") from None
-        if "languages" not in res[-1]:
-            raise SystemExit(f"{p} is not a `bytelm kasgarli` result")
+    try:
+        res = [read_result(p) for p in paths]
+    except UserError as e:
+        raise SystemExit(str(e)) from None
     first = res[0]
     for p, r in zip(paths[1:], res[1:]):
         for key in ("mode", "splits", "bytes_per_language"):
@@ -60,8 +57,9 @@ def combine(res: list[dict], paths: list[str]) -> dict:
                                              steps_to_threshold=x["steps_to_threshold"],
                                              bytes_seen=x["bytes_seen"])
         if ref:
-            bpe = {str(b["vocab_requested"]): b["test"]["bpb"] for b in ref["languages"][i]["bpe"]}
-            row["bpe"], row["best_bpe_bpb"] = bpe, min(bpe.values())
+            ref_lang = ref["languages"][i]
+            row["bpe"] = {str(b["vocab_requested"]): b["test"]["bpb"] for b in ref_lang["bpe"]}
+            row["best_bpe_bpb"] = best_bpe_bpb(ref_lang)
             row["gap_to_bpe"] = {p: v["bpb"] - row["best_bpe_bpb"] for p, v in row["bytes"].items()}
         langs.append(row)
     return {"benchmark": "kasgarli_families", "inputs": paths, "mode": res[0]["mode"],
@@ -91,16 +89,14 @@ def table(out: dict) -> str:
 
 
 def plot(out: dict, path: Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
+
+    from bytelm.eval.plots import _figure, _save
     langs = [r["lang"] for r in out["languages"]]
     ps = out["presets"]
     x, w = np.arange(len(langs)), 0.8 / len(ps)
     n = 1 + bool(out["bpe_from"])
-    fig, axes = plt.subplots(1, n, figsize=(max(6, 0.6 * len(langs) * len(ps)) * n / 1.5, 4),
-                             layout="constrained", squeeze=False)
+    fig, axes = _figure(1, n, (max(6, 0.6 * len(langs) * len(ps)) * n / 1.5, 4))
     for j, p in enumerate(ps):
         axes[0, 0].bar(x + (j - (len(ps) - 1) / 2) * w, [r["bytes"][p]["bpb"]
                                                          for r in out["languages"]], w, label=p)
@@ -121,8 +117,7 @@ def plot(out: dict, path: Path) -> None:
         ax.legend(fontsize=8, loc="upper center", ncol=2)
     fig.suptitle(f"Kasgarli test across families: {out['bytes_per_language']:,} bytes per "
                  "language", fontsize=10)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save(fig, path, dpi=120)
 
 
 def main(argv: list[str] | None = None) -> dict:

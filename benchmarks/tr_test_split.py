@@ -11,7 +11,6 @@ ataturk piece before and after the index marker:
         -- --train.batch_size=16
 """
 import argparse
-import json
 import sys
 import tempfile
 from pathlib import Path
@@ -24,7 +23,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from ablate_lm import split_argv  # noqa: E402
 from bytelm.bench.report import environment, write_json  # noqa: E402
 from bytelm.config import build_run_config  # noqa: E402
-from bytelm.data import open_split, prepare  # noqa: E402
+from bytelm.data import load_meta, open_split, prepare  # noqa: E402
 from bytelm.eval.bpb import evaluate_bpb  # noqa: E402
 from bytelm.train.checkpoint import load_model  # noqa: E402
 from bytelm.train.loop import train  # noqa: E402
@@ -35,7 +34,7 @@ INDEX_MARKER = "DİZİN Devlet-Ulus Dizini".encode()  # the index heading of ata
 def segments(data_dir: Path) -> list[dict]:
     """[{"name", "start", "stop"}] of the test split: each source's test piece, and the piece of
     the file holding INDEX_MARKER cut in two at it (offsets into test.bin)."""
-    meta = json.loads((data_dir / "meta.json").read_text())
+    meta = load_meta(data_dir)
     out, pos = [], 0
     for src in meta["sources"]:
         a, b = src["splits"]["test"]

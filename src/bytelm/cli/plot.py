@@ -16,21 +16,12 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    import json
     from pathlib import Path
 
     from bytelm.eval.plots import plot_learning_curves
     if len(args.runs) == 1 and Path(args.runs[0]).is_file():
-        from bytelm.eval.crosslang import plot_kasgarli
-        try:
-            result = json.loads(Path(args.runs[0]).read_text())
-        except (OSError, ValueError) as e:
-            raise UserError(f"cannot read {args.runs[0]}: {e}") from None
-        if not isinstance(result, dict) or "languages" not in result:
-            raise UserError(f"{args.runs[0]} is not a `bytelm kasgarli` result")
-        if Path(args.out).suffix.lower() != ".png":
-            raise UserError(f"--out must be a .png file, got {args.out}")
-        plot_kasgarli(result, args.out)
+        from bytelm.eval.crosslang import plot_kasgarli, read_result
+        plot_kasgarli(read_result(args.runs[0]), args.out)
         print(f"wrote {args.out}")
         return 0
     if len(set(args.runs)) != len(args.runs):

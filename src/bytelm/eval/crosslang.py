@@ -169,12 +169,11 @@ def heldout_metrics(score: dict, n_lines: int) -> dict:
 
 
 def data_fingerprint(data_dir) -> str:
-    """SHA-256 of a prepared corpus's train, val and test bytes (what a reused run must match)."""
-    import hashlib
-    h = hashlib.sha256()
-    for split in SPLITS:
-        h.update((Path(data_dir) / f"{split}.bin").read_bytes())
-    return h.hexdigest()
+    """The train, val and test SHA-256 of a prepared corpus (from its meta.json, written with the
+    splits): what a reused run must match."""
+    from bytelm.data import load_meta
+    splits = load_meta(data_dir)["splits"]
+    return ",".join(splits[s]["sha256"] for s in SPLITS)
 
 
 def train_language(preset: str, data_dir, run_dir, steps: int, overrides: dict | None = None) -> dict:
@@ -340,6 +339,27 @@ def _bpe_runs(preset: str, data_dir, run_dir, byte_model, summary: dict, cfg,
     return out
 
 
+def best_bpe_bpb(lang_result: dict) -> float:
+    """The test bpb of a language's best BPE baseline (``lang_result["bpe"]`` must be there)."""
+    return min(b["test"]["bpb"] for b in lang_result["bpe"])
+
+
+def read_result(path) -> dict:
+    """A ``bytelm kasgarli`` result JSON.
+
+    Raises:
+        UserError: unreadable, or not a kasgarli result.
+    """
+    import json
+    try:
+        result = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as e:
+        raise UserError(f"cannot read {path}: {e}") from None
+    if not isinstance(result, dict) or "languages" not in result:
+        raise UserError(f"{path} is not a `bytelm kasgarli` result")
+    return result
+
+
 def bpe_table(result: dict) -> str:
     """Per language: byte model bpb, each BPE baseline's bpb, and byte minus best BPE (bits/byte)."""
     langs = [r for r in result["languages"] if r.get("bpe")]
@@ -352,9 +372,8 @@ def bpe_table(result: dict) -> str:
     for r in langs:
         cells = " | ".join(f"{b['test']['bpb']:.3f} ({b['test_bytes_per_token']:.2f})"
                            for b in r["bpe"])
-        best = min(b["test"]["bpb"] for b in r["bpe"])
         rows.append(f"| {r['lang']} | {r['test']['bpb']:.3f} | {cells} | "
-                    f"{r['test']['bpb'] - best:+.3f} |")
+                    f"{r['test']['bpb'] - best_bpe_bpb(r):+.3f} |")
     return "\n".join(rows)
 
 
@@ -377,15 +396,16 @@ def plot_kasgarli(result: dict, path) -> None:
     """Validation curves of every language: bpb, bits per character (and bits per line); with
     the tokenized baseline, a last panel of each language's test bpb minus its best BPE model's."""
     import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+
+    from bytelm.eval.plots import _figure, _save
     langs = result["languages"]
     panels = ["bpb", "bits_per_char"] + (["bits_per_line"] if result["content_controlled"] else [])
     with_bpe = all(r.get("bpe") for r in langs)
     n = len(panels) + with_bpe
-    fig, axes = plt.subplots(1, n, figsize=(5 * n, 4), layout="constrained")
+    fig, axes = _figure(1, n, (5 * n, 4))
+    axes = axes[0]
     # past ten languages the default colour cycle repeats: twenty colours and two line styles
-    cmap = plt.get_cmap("tab20" if len(langs) > 10 else "tab10")
+    cmap = matplotlib.colormaps["tab20" if len(langs) > 10 else "tab10"]
     style = {r["lang"]: dict(color=cmap(i % cmap.N), ls="-" if i < cmap.N else "--",
                              marker="os^v"[i // 5 % 4]) for i, r in enumerate(langs)}
     for r in langs:
@@ -406,8 +426,7 @@ def plot_kasgarli(result: dict, path) -> None:
         ax.legend(fontsize=7, ncol=2 if len(langs) > 8 else 1)
     axes[0].axhline(result["threshold_bpb"], color="k", ls=":", lw=1)
     if with_bpe:
-        gaps = sorted((r["test"]["bpb"] - min(b["test"]["bpb"] for b in r["bpe"]), r["lang"])
-                      for r in langs)
+        gaps = sorted((r["test"]["bpb"] - best_bpe_bpb(r), r["lang"]) for r in langs)
         ax = axes[-1]
         ax.barh([g[1] for g in gaps], [g[0] for g in gaps],
                 color=[style[g[1]]["color"] for g in gaps])
@@ -418,5 +437,4 @@ def plot_kasgarli(result: dict, path) -> None:
         "monolingual, NOT content-controlled"
     fig.suptitle(f"Kasgarli test, {label}: {result['preset']}, {result['steps']} steps, "
                  f"{result['bytes_per_language']:,} bytes per language", fontsize=10)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save(fig, path, dpi=120)

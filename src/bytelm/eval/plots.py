@@ -20,14 +20,14 @@ def _figure(rows: int, cols: int, size: tuple[float, float]):
     return fig, fig.subplots(rows, cols, squeeze=False)
 
 
-def _save(fig, out) -> Path:
+def _save(fig, out, dpi: int = 110) -> Path:
     out = Path(out)
     if out.is_dir():
         raise UserError(f"--out {out} is a folder; give a .png file name")
     if out.suffix.lower() != ".png":
         raise UserError(f"--out {out}: only .png is written")
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
+    fig.savefig(out, dpi=dpi)
     log.debug("wrote %s", out)
     return out
 
