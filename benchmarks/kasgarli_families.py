@@ -18,6 +18,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from bytelm.bench.report import write_json  # noqa: E402
 from bytelm.errors import UserError  # noqa: E402
 from bytelm.eval.crosslang import best_bpe_bpb, read_result  # noqa: E402
+from bytelm.registry import create_model  # noqa: E402
 
 
 def load(paths: list[str]) -> list[dict]:
@@ -41,9 +42,15 @@ def load(paths: list[str]) -> list[dict]:
     return res
 
 
+def _size(preset: str, seq_len: int) -> dict:
+    model = create_model(preset)
+    return {"n_params": model.n_params(), "flops_per_byte": model.flops_per_byte(seq_len)}
+
+
 def combine(res: list[dict], paths: list[str]) -> dict:
-    """{"presets", "bpe_from", "languages": [{"lang", "test_bytes", "bytes": {preset: {...}},
-    "bpe": {vocab: bpb} | None, "best_bpe_bpb", "gap_to_bpe": {preset: bpb - best BPE}}]}."""
+    """{"presets", "runs" (each with its parameters and training FLOPs per byte), "bpe_from",
+    "languages": [{"lang", "test_bytes", "bytes": {preset: {...}}, "bpe": {vocab: bpb} | None,
+    "best_bpe_bpb", "gap_to_bpe": {preset: bpb - best BPE}}]}."""
     with_bpe = [r for r in res if all(x.get("bpe") for x in r["languages"])]
     ref = with_bpe[0] if with_bpe else None
     langs = []
@@ -65,7 +72,8 @@ def combine(res: list[dict], paths: list[str]) -> dict:
     return {"benchmark": "kasgarli_families", "inputs": paths, "mode": res[0]["mode"],
             "content_controlled": res[0]["content_controlled"], "corpus": res[0]["corpus"],
             "bytes_per_language": res[0]["bytes_per_language"],
-            "runs": [{k: r[k] for k in ("preset", "steps", "batch_size", "seq_len")} for r in res],
+            "runs": [{**{k: r[k] for k in ("preset", "steps", "batch_size", "seq_len")},
+                      **_size(r["preset"], r["seq_len"])} for r in res],
             "presets": [r["preset"] for r in res], "bpe_from": ref and ref["preset"],
             "bpe_note": ref and "BPE: the same Transformer as bpe_from over BPE tokens, at its "
                                 "training FLOPs", "languages": langs}

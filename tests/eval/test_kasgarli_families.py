@@ -22,6 +22,7 @@ def test_families_side_by_side(shared_data, tmp_path, one_thread):
     assert res["presets"] == ["agiformer-tiny", "transformer-tiny"]
     assert res["bpe_from"] == "transformer-tiny" and res["bytes_per_language"] == 2 * 2 * 64
     assert out.with_suffix(".png").stat().st_size > 1000
+    assert [r["flops_per_byte"] > 0 for r in res["runs"]] == [True, True]
     runs = {p: json.loads((d / "kasgarli.json").read_text()) for p, d in
             (("transformer-tiny", t), ("agiformer-tiny", a))}
     for i, row in enumerate(res["languages"]):
