@@ -17,7 +17,8 @@
 # --train.compile=true), PAR (side-by-side processes per preset, default 1: the languages are
 # dealt round-robin to PAR processes, all jobs on the GPUs of CUDA_VISIBLE_DEVICES (else all) in
 # turn, into the same run folder; parallel corpora only); a last process per preset over all
-# languages then reuses their runs and BPE baselines and writes the result.
+# languages then reuses their runs and BPE baselines and writes the result. LIMIT (seconds,
+# default 560) bounds the whole script after its setup; side-by-side processes get LIMIT - 20.
 # CPU dry run (no gpu_env): DRY=1 bash benchmarks/gpu_kasgarli.sh ntrex /tmp/o transformer-tiny 4
 set -o pipefail
 U="usage: gpu_kasgarli.sh bible|ntrex|mono OUT_DIR [PRESET[,PRESET...]] [STEPS]"
@@ -31,6 +32,7 @@ elif [ "$C" = mono ]; then LANGS=eng,tur; STEPS=${4:-1500}; SRC=(--mode monoling
 else LANGS=aze,deu,eng,est,eus,fin,hun,jpn,kaz,kir,kor,tat,tuk,tur,uzb; STEPS=${4:-400}; BATCH=${BATCH:-8}; fi
 if [ -z "$DRY" ]; then source benchmarks/gpu_env.sh >/dev/null || exit 1; fi
 PAR=${PAR:-1}
+LIMIT=${LIMIT:-560}
 # monolingual sizes depend on the languages chosen (the smallest text), so mono runs them together
 [ "$C" = mono ] && PAR=1
 name() {  # the result name of preset $1: kasgarli_CORPUS with one preset, else _PRESET added
@@ -55,7 +57,7 @@ if [ "$PAR" -gt 1 ] || [ ${#PS[@]} -gt 1 ]; then
         for ((i = 0; i < PAR; i++)); do
             G=""; for ((j = i; j < ${#ALL[@]}; j += PAR)); do G="$G${G:+,}${ALL[j]}"; done
             [ -z "$G" ] && continue
-            CUDA_VISIBLE_DEVICES=${GPUS[k % ${#GPUS[@]}]} kas 540 "$P" "$G" \
+            CUDA_VISIBLE_DEVICES=${GPUS[k % ${#GPUS[@]}]} kas $((LIMIT - 20)) "$P" "$G" \
                 > "runs/$(name "$P")_part$i.log" 2>&1 &
             k=$((k + 1))
         done
@@ -65,7 +67,7 @@ fi
 rc=0
 mkdir -p "$O"
 for P in "${PS[@]}"; do
-    LEFT=$((560 - (SECONDS - START)))
+    LEFT=$((LIMIT - (SECONDS - START)))
     kas $((LEFT > 10 ? LEFT : 10)) "$P" "$LANGS" || rc=$?
     for f in json png; do
         [ -f "runs/$(name "$P")/kasgarli.$f" ] && cp "runs/$(name "$P")/kasgarli.$f" "$O/$(name "$P").$f"
