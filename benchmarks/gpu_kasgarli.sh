@@ -19,6 +19,7 @@
 # turn, into the same run folder; parallel corpora only); a last process per preset over all
 # languages then reuses their runs and BPE baselines and writes the result. LIMIT (seconds,
 # default 560) bounds the whole script after its setup; side-by-side processes get LIMIT - 20.
+# RUNS (default runs) is the folder of the run folders: give side-by-side scripts different ones.
 # CPU dry run (no gpu_env): DRY=1 bash benchmarks/gpu_kasgarli.sh ntrex /tmp/o transformer-tiny 4
 set -o pipefail
 U="usage: gpu_kasgarli.sh bible|ntrex|mono OUT_DIR [PRESET[,PRESET...]] [STEPS]"
@@ -33,6 +34,7 @@ else LANGS=aze,deu,eng,est,eus,fin,hun,jpn,kaz,kir,kor,tat,tuk,tur,uzb; STEPS=${
 if [ -z "$DRY" ]; then source benchmarks/gpu_env.sh >/dev/null || exit 1; fi
 PAR=${PAR:-1}
 LIMIT=${LIMIT:-560}
+RUNS=${RUNS:-runs}
 # monolingual sizes depend on the languages chosen (the smallest text), so mono runs them together
 [ "$C" = mono ] && PAR=1
 name() {  # the result name of preset $1: kasgarli_CORPUS with one preset, else _PRESET added
@@ -42,12 +44,12 @@ kas() {  # kas SECONDS PRESET LANGS
     local bpe=()
     [[ $2 == transformer-* ]] && bpe=(--bpe 1000,4000)
     timeout "$1" python3 -m bytelm kasgarli "${SRC[@]}" --langs "$3" --preset "$2" \
-        --steps "$STEPS" --evals 5 "${bpe[@]}" --out "runs/$(name "$2")" \
+        --steps "$STEPS" --evals 5 "${bpe[@]}" --out "$RUNS/$(name "$2")" \
         --train.batch_size="$BATCH" --optim.lr=1e-3 --train.progress=false $OPTS
 }
 START=$SECONDS
 if [ "$PAR" -gt 1 ] || [ ${#PS[@]} -gt 1 ]; then
-    mkdir -p runs
+    mkdir -p "$RUNS"
     # the GPUs this script may use: CUDA_VISIBLE_DEVICES as given, else every one there is
     if [ -n "$CUDA_VISIBLE_DEVICES" ]; then IFS=, read -ra GPUS <<< "$CUDA_VISIBLE_DEVICES"
     else read -ra GPUS <<< "$(python3 -c "import torch; print(*range(max(torch.cuda.device_count(), 1)))")"; fi
@@ -58,7 +60,7 @@ if [ "$PAR" -gt 1 ] || [ ${#PS[@]} -gt 1 ]; then
             G=""; for ((j = i; j < ${#ALL[@]}; j += PAR)); do G="$G${G:+,}${ALL[j]}"; done
             [ -z "$G" ] && continue
             CUDA_VISIBLE_DEVICES=${GPUS[k % ${#GPUS[@]}]} kas $((LIMIT - 20)) "$P" "$G" \
-                > "runs/$(name "$P")_part$i.log" 2>&1 &
+                > "$RUNS/$(name "$P")_part$i.log" 2>&1 &
             k=$((k + 1))
         done
     done
@@ -70,7 +72,7 @@ for P in "${PS[@]}"; do
     LEFT=$((LIMIT - (SECONDS - START)))
     kas $((LEFT > 10 ? LEFT : 10)) "$P" "$LANGS" || rc=$?
     for f in json png; do
-        [ -f "runs/$(name "$P")/kasgarli.$f" ] && cp "runs/$(name "$P")/kasgarli.$f" "$O/$(name "$P").$f"
+        [ -f "$RUNS/$(name "$P")/kasgarli.$f" ] && cp "$RUNS/$(name "$P")/kasgarli.$f" "$O/$(name "$P").$f"
     done
 done
 if [ ${#PS[@]} -gt 1 ] && [ $rc -eq 0 ]; then

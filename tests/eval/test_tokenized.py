@@ -79,6 +79,37 @@ def test_baseline_matches_the_byte_models_flops(tr_text):
     json.dumps(r)  # JSON-able
 
 
+def test_baseline_is_chosen_on_validation(tr_text):
+    """Every budget fraction trains from the same initial weights; the test split is scored with
+    the weights of the best validation check, and with one check at the full budget's end that
+    is exactly the unselected last step."""
+    n = len(tr_text) * 2 // 3  # 45 long lines: 30 train, then val and test lines
+    train, val = b"".join(tr_text[:n]), part(tr_text, 3_000, skip=n)
+    test = part(tr_text, 3_000, skip=n + 5)
+    assert val and test and not test.startswith(val)
+    flops = 8 * 2 * 64 * 1e6
+    r = bpe_baseline("transformer-tiny", train, test, 400, flops, batch_size=2, seq_len=64,
+                     val=val, fractions=(1.0, 0.5), n_evals=4)
+    assert [c["fraction"] for c in r["candidates"]] == [1.0, 0.5]
+    assert [c["steps"] for c in r["candidates"]] == [r["steps"], round(r["steps"] / 2)]
+    checks = [(v["bpb"], c["fraction"], v["step"]) for c in r["candidates"] for v in c["val_curve"]]
+    assert all(len(c["val_curve"]) >= 4 for c in r["candidates"])
+    sel = r["selection"]
+    assert (sel["val_bpb"], sel["fraction"], sel["step"]) == min(checks)
+    assert sel["train_flops"] <= r["train_flops"] and "validation" in sel["rule"]
+    assert math.isfinite(r["test"]["bpb"]) and math.isfinite(r["test_final"]["bpb"])
+    json.dumps(r)
+    one = bpe_baseline("transformer-tiny", train, test, 400, flops, batch_size=2, seq_len=64,
+                       val=val, fractions=(1.0,), n_evals=1)
+    assert one["selection"]["step"] == one["steps"]
+    assert one["test"] == one["test_final"]
+    # the same seed gives the same full-budget run, whatever else is selected
+    assert one["test_final"]["bits"] == pytest.approx(r["test_final"]["bits"], rel=1e-5)
+    with pytest.raises(UserError, match="fractions"):
+        bpe_baseline("transformer-tiny", train, test, 400, flops, batch_size=2, seq_len=64,
+                     val=val, fractions=(0.5,))
+
+
 def test_bad_input():
     with pytest.raises(UserError, match="> 256"):
         train_bpe(b"abc\n", 200)
@@ -104,6 +135,7 @@ def test_kasgarli_cli_with_bpe(shared_data, tmp_path, capsys, one_thread):
         assert [b["vocab_requested"] for b in r["bpe"]] == [300, 400]
         for b in r["bpe"]:
             assert b["byte_model_flops"] > 0 and math.isfinite(b["test"]["bpb"])
+            assert "validation" in b["selection"]["rule"] and len(b["candidates"]) == 3
     printed = capsys.readouterr().out
     assert "tokenized baseline" in printed and "bytes - best BPE" in printed
     assert run_cli(["kasgarli", "--bpe", "100", "--out", str(tmp_path / "x")]) == 2
@@ -126,3 +158,10 @@ def test_kasgarli_cli_with_bpe(shared_data, tmp_path, capsys, one_thread):
     assert sorted(f.stat().st_mtime_ns for f in split.glob("runs/*/bpe_*.json")) == stamps
     merged = json.loads((split / "kasgarli.json").read_text())
     assert [r["bpe"] for r in merged["languages"]] == [r["bpe"] for r in res["languages"]]
+    # a baseline saved under another selection rule (an older result) is trained again
+    saved = next(split.glob("runs/eng/bpe_300.json"))
+    old = json.loads(saved.read_text())
+    old["selection"]["rule"] = "last step"
+    saved.write_text(json.dumps(old))
+    assert run_cli(["kasgarli", "--langs", "eng"] + common) == 0
+    assert json.loads(saved.read_text())["selection"] == res["languages"][0]["bpe"][0]["selection"]

@@ -17,7 +17,15 @@ JSON (``<out>/kasgarli.json``)::
                              "test_bytes_per_token", "steps", "batch_size", "seq_len_tokens",
                              "flops_per_token", "train_flops", "byte_model_flops", "n_params",
                              "final_train_loss", "test": {"bpb", "bits", "scored_bytes",
-                             "scored_tokens"}, "train_curve"}]  (only with --bpe)}]}
+                             "scored_tokens"}, "test_final": {same keys},
+                             "selection": {"rule", "val_bpb", "fraction", "step",
+                                           "epochs", "train_flops"},
+                             "candidates": [{"fraction", "steps", "epochs",
+                                             "final_train_loss", "val_curve"}],
+                             "train_curve"}]  (only with --bpe)}]}
+
+"test" of a BPE baseline is scored with the weights chosen on the validation split
+(``bytelm.eval.tokenized``); "test_final" is the full budget's last step.
 """
 from pathlib import Path
 
@@ -59,7 +67,8 @@ def add_parser(sub) -> None:
     p.add_argument("--bpe", default=None, metavar="V[,V]",
                    help="also train the tokenized baseline: the same preset over byte-level BPE "
                         "tokens of each language (vocabulary sizes V), at the byte model's "
-                        "training FLOPs, scored in bits per byte of the same test text")
+                        "training FLOPs at most (weights chosen on the validation split among 1, 1/2 "
+                        "and 1/4 of that budget), scored in bits per byte of the same test text")
     p.add_argument("--out", default=None, help="output folder (default kasgarli-<mode>); finished "
                    "runs of the same preset and steps in it are reused, interrupted ones resumed")
     p.set_defaults(func=run, accepts_overrides=True)
@@ -130,7 +139,8 @@ def run(args) -> int:
           f"{res['batch_size']} x {res['seq_len']} = {res['bytes_per_language']:,} bytes per language")
     print(markdown_table(res))
     if bpe:
-        print("\ntokenized baseline (same preset over BPE tokens, equal training FLOPs):")
+        print("\ntokenized baseline (same preset over BPE tokens, at most the byte model's "
+              "training FLOPs, weights chosen on validation):")
         print(bpe_table(res))
     if not all(r["test_complete"] for r in res["languages"]):
         print("note: --test-bytes cut the test split; total bits cover only the scored bytes")

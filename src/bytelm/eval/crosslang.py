@@ -308,16 +308,17 @@ def _bpe_runs(preset: str, data_dir, run_dir, byte_model, summary: dict, cfg,
               vocabs: list[int]) -> list:
     """The tokenized baselines of one language (see ``bytelm.eval.tokenized.bpe_baseline``).
 
-    Each result is kept as ``run_dir/bpe_<V>.json`` and reused when it was made for the same
-    data (``data_fingerprint``), training FLOPs, batch and length, so an interrupted or split
-    run (languages in side-by-side processes) does not train it again."""
+    Each is chosen on the validation split (``tokenized.SELECTION``). Each result is kept as
+    ``run_dir/bpe_<V>.json`` and reused when it was made for the same data
+    (``data_fingerprint``), training FLOPs, batch, length and selection rule, so an interrupted
+    or split run (languages in side-by-side processes) does not train it again."""
     import json
 
     from bytelm.config import dump_json
-    from bytelm.eval.tokenized import bpe_baseline
+    from bytelm.eval.tokenized import SELECTION, bpe_baseline
     from bytelm.train.distributed import pick_device
     data_dir, run_dir = Path(data_dir), Path(run_dir)
-    train, test = ((data_dir / f"{k}.bin").read_bytes() for k in ("train", "test"))
+    train, val, test = ((data_dir / f"{k}.bin").read_bytes() for k in ("train", "val", "test"))
     flops = (summary.get("bytes_seen") or 0) * byte_model.flops_per_byte(cfg.seq_len)
     fp = data_fingerprint(data_dir)
     out = []
@@ -326,14 +327,15 @@ def _bpe_runs(preset: str, data_dir, run_dir, byte_model, summary: dict, cfg,
         if saved.is_file():
             old = json.loads(saved.read_text())
             if (old.get("data_sha256"), old.get("byte_model_flops"), old.get("batch_size"),
-                    old.get("seq_len_tokens")) == (fp, flops, cfg.train.batch_size, cfg.seq_len):
+                    old.get("seq_len_tokens"), old.get("selection", {}).get("rule")) == (
+                    fp, flops, cfg.train.batch_size, cfg.seq_len, SELECTION):
                 log.info("reusing the BPE %d baseline in %s", v, saved)
                 out.append(old)
                 continue
         log.info("BPE baseline, vocabulary %d, on %s", v, data_dir)
         out.append(bpe_baseline(preset, train, test, v, flops, cfg.train.batch_size, cfg.seq_len,
                                 optim=cfg.optim, device=pick_device(cfg.train.device),
-                                precision=cfg.train.precision, seed=cfg.train.seed))
+                                precision=cfg.train.precision, seed=cfg.train.seed, val=val))
         out[-1]["data_sha256"] = fp
         dump_json(out[-1], saved)
     return out
@@ -361,7 +363,8 @@ def read_result(path) -> dict:
 
 
 def bpe_table(result: dict) -> str:
-    """Per language: byte model bpb, each BPE baseline's bpb, and byte minus best BPE (bits/byte)."""
+    """Per language: byte model bpb, each BPE baseline's bpb (chosen on validation; with the
+    budget fraction and epochs of the chosen weights where recorded), and byte minus best BPE."""
     langs = [r for r in result["languages"] if r.get("bpe")]
     if not langs:
         return ""
@@ -370,11 +373,19 @@ def bpe_table(result: dict) -> str:
     rows = [f"| lang | bytes bpb | {head} | bytes - best BPE |",
             "|---|---:|" + "---:|" * len(vocabs) + "---:|"]
     for r in langs:
-        cells = " | ".join(f"{b['test']['bpb']:.3f} ({b['test_bytes_per_token']:.2f})"
+        cells = " | ".join(f"{b['test']['bpb']:.3f} ({b['test_bytes_per_token']:.2f}{_chosen(b)})"
                            for b in r["bpe"])
         rows.append(f"| {r['lang']} | {r['test']['bpb']:.3f} | {cells} | "
                     f"{r['test']['bpb'] - best_bpe_bpb(r):+.3f} |")
     return "\n".join(rows)
+
+
+def _chosen(bpe: dict) -> str:
+    """", x of budget at epoch e" for a BPE result chosen on validation, else ""."""
+    sel = bpe.get("selection", {})
+    if "step" not in sel:
+        return ""
+    return f"; {sel['fraction']:g} budget, epoch {sel['epochs']:.1f}"
 
 
 def markdown_table(result: dict) -> str:
