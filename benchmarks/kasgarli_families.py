@@ -21,6 +21,13 @@ from bytelm.eval.crosslang import best_bpe_bpb, read_result  # noqa: E402
 from bytelm.registry import create_model  # noqa: E402
 
 
+def _selection(ref: dict) -> str:
+    """How the reference's BPE weights were chosen (older results: the full budget's last step)."""
+    rules = {b.get("selection", {}).get("rule", "last step of the full budget")
+             for r in ref["languages"] for b in r.get("bpe", [])}
+    return "weights: " + "; ".join(sorted(rules))
+
+
 def load(paths: list[str]) -> list[dict]:
     """The results, checked to be comparable (SystemExit with a one-line reason if not)."""
     try:
@@ -75,8 +82,8 @@ def combine(res: list[dict], paths: list[str]) -> dict:
             "runs": [{**{k: r[k] for k in ("preset", "steps", "batch_size", "seq_len")},
                       **_size(r["preset"], r["seq_len"])} for r in res],
             "presets": [r["preset"] for r in res], "bpe_from": ref and ref["preset"],
-            "bpe_note": ref and "BPE: the same Transformer as bpe_from over BPE tokens, at its "
-                                "training FLOPs", "languages": langs}
+            "bpe_note": ref and "BPE: the same Transformer as bpe_from over BPE tokens, at most its "
+                                "training FLOPs; " + _selection(ref), "languages": langs}
 
 
 def table(out: dict) -> str:
