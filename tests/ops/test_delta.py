@@ -102,7 +102,7 @@ def test_chunk_causal():
 def test_recall_overwrites():
     """beta = 1, g = 0, orthonormal keys: reading key i returns exactly its LAST value (a Hebbian
     memory would return the sum of both writes)."""
-    K = V = 4
+    K = 4  # key and value width
     keys = torch.eye(K)
     k = torch.stack([keys[0], keys[1], keys[0]])[None, :, None]  # (1, 3, 1, K)
     v = torch.tensor([[1.0, 0, 0, 0], [0, 2.0, 0, 0], [0, 0, 3.0, 0]])[None, :, None]

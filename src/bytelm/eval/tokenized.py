@@ -35,8 +35,15 @@ log = logging.getLogger(__name__)
 
 FRACTIONS = (1.0, 0.5, 0.25)  # of the byte model's training FLOPs, one schedule each
 N_EVALS = 10  # validation checks per schedule
-SELECTION = (f"best validation bpb over {N_EVALS} checks in each of {len(FRACTIONS)} schedules "
-             f"({', '.join(f'{f:g}' for f in FRACTIONS)} of the FLOP budget)")
+
+
+def selection_rule(fractions=FRACTIONS, n_evals: int = N_EVALS) -> str:
+    """The recorded rule by which a baseline's weights were chosen (kept with each result)."""
+    return (f"best validation bpb over {n_evals} checks in each of {len(fractions)} schedules "
+            f"({', '.join(f'{f:g}' for f in sorted(fractions, reverse=True))} of the FLOP budget)")
+
+
+SELECTION = selection_rule()
 
 
 def _text(data: bytes, what: str) -> str:
@@ -242,7 +249,7 @@ def bpe_baseline(preset: str, train: bytes, test: bytes, vocab_size: int, byte_f
     if "state" in best:
         model.load_state_dict(best.pop("state"))
         score = score_tokens(model, tok, te_ids, seq_len, device=device, precision=precision)
-        selection = {"rule": SELECTION, **best,
+        selection = {"rule": selection_rule(fractions, n_evals), **best,
                      "train_flops": fpt * best["step"] * batch_size * seq_len}
     else:
         score, selection = final, {"rule": "last step of the full budget (no validation split)"}
