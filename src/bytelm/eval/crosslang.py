@@ -318,7 +318,7 @@ def _bpe_runs(preset: str, data_dir, run_dir, byte_model, summary: dict, cfg,
     from bytelm.eval.tokenized import SELECTION, bpe_baseline
     from bytelm.train.distributed import pick_device
     data_dir, run_dir = Path(data_dir), Path(run_dir)
-    train, val, test = ((data_dir / f"{k}.bin").read_bytes() for k in ("train", "val", "test"))
+    splits = {}  # read only when a baseline has to be trained
     flops = (summary.get("bytes_seen") or 0) * byte_model.flops_per_byte(cfg.seq_len)
     fp = data_fingerprint(data_dir)
     out = []
@@ -333,9 +333,13 @@ def _bpe_runs(preset: str, data_dir, run_dir, byte_model, summary: dict, cfg,
                 out.append(old)
                 continue
         log.info("BPE baseline, vocabulary %d, on %s", v, data_dir)
-        out.append(bpe_baseline(preset, train, test, v, flops, cfg.train.batch_size, cfg.seq_len,
-                                optim=cfg.optim, device=pick_device(cfg.train.device),
-                                precision=cfg.train.precision, seed=cfg.train.seed, val=val))
+        if not splits:
+            splits = {k: (data_dir / f"{k}.bin").read_bytes() for k in ("train", "val", "test")}
+        out.append(bpe_baseline(preset, splits["train"], splits["test"], v, flops,
+                                cfg.train.batch_size, cfg.seq_len, optim=cfg.optim,
+                                device=pick_device(cfg.train.device),
+                                precision=cfg.train.precision, seed=cfg.train.seed,
+                                val=splits["val"]))
         out[-1]["data_sha256"] = fp
         dump_json(out[-1], saved)
     return out
