@@ -221,6 +221,10 @@ def bpe_baseline(preset: str, train: bytes, test: bytes, vocab_size: int, byte_f
     steps = max(1, round(byte_flops / (fpt * batch_size * seq_len)))
     log.info("BPE %d: %.2f bytes/token (train), %d steps at the byte model's %.3g FLOPs",
              vocab_size, len(train) / max(len(tr_ids), 1), steps, byte_flops)
+
+    def epochs(step: int) -> float:  # passes over the training tokens after ``step`` steps
+        return step * batch_size * seq_len / max(len(tr_ids), 1)
+
     best = {"val_bpb": math.inf}
     candidates, hist, final = [], [], None
     for frac in sorted(fractions, reverse=True):
@@ -232,16 +236,15 @@ def bpe_baseline(preset: str, train: bytes, test: bytes, vocab_size: int, byte_f
             v = score_tokens(model, tok, va_ids, seq_len, device=device, precision=precision)
             curve.append({"step": step, "bpb": v["bpb"]})
             if v["bpb"] < best["val_bpb"]:
-                best.update(val_bpb=v["bpb"], fraction=frac, step=step,
-                            epochs=step * batch_size * seq_len / max(len(tr_ids), 1), state={
-                    k: t.detach().to("cpu", copy=True) for k, t in model.state_dict().items()})
+                state = {k: t.detach().to("cpu", copy=True) for k, t in model.state_dict().items()}
+                best.update(val_bpb=v["bpb"], fraction=frac, step=step, epochs=epochs(step),
+                            state=state)
 
         h = train_tokens(model, tr_ids, n, batch_size, seq_len, optim, device=device,
                          precision=precision, seed=seed,
                          on_eval=None if va_ids is None else check,
                          eval_every=max(1, n // max(n_evals, 1)))
-        candidates.append({"fraction": frac, "steps": n,
-                           "epochs": n * batch_size * seq_len / max(len(tr_ids), 1),
+        candidates.append({"fraction": frac, "steps": n, "epochs": epochs(n),
                            "final_train_loss": h[-1]["loss"] if h else None, "val_curve": curve})
         if frac == 1.0:
             hist = h
