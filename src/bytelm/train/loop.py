@@ -180,7 +180,7 @@ class Trainer:
                                       cfg.optim.schedule, cfg.optim.min_lr_ratio,
                                       cfg.optim.wsd_decay_frac)
         for g in self.optimizer.param_groups:
-            g["lr"] = lr
+            g["lr"] = lr * g.get("lr_mult", 1.0)  # per-stage multipliers (model.param_groups)
         if self.curriculum is not None:
             self.curriculum.before_step(self.model, self.step)
         accum = cfg.train.grad_accum

@@ -1,0 +1,152 @@
+import pytest
+import torch
+
+import bytelm
+from bytelm.models.hnet.chunking import keep_first, ratio_loss, smooth, smooth_reference
+from bytelm.nn.loss import byte_cross_entropy
+from tests.contracts import contract_tests
+
+CONFIGS = [
+    "hnet-tiny",
+    "hnet-tiny[smoothing=false]",
+    "hnet-tiny[max_chunks=8]",  # overflow: boundaries beyond the 8th of a row are dropped
+    "hnet-tiny[chunker=space]",
+    "hnet-tiny[chunker=fixed,patch_stride=3]",
+    "hnet-tiny[chunker=babylon]",
+    "hnet-tiny[byte_mixer=swa,window=16]",
+    "hnet-tiny[byte_mixer=hebbian]",
+]
+test_contract, test_save_load = contract_tests(CONFIGS)
+
+
+def test_main_network_reaches_the_logits():
+    """The contract tests above exercise the chunk path: zeroing the main network's output
+    changes the logits (so causality and cached == full cover it)."""
+    torch.manual_seed(0)
+    m = bytelm.create_model("hnet-tiny").eval()
+    x = torch.randint(0, 256, (2, 64))
+    with torch.no_grad():
+        a = m(x).logits
+        m.down.weight.zero_()
+        b = m(x).logits
+    assert (a - b).abs().max() > 1e-3
+
+
+def test_smooth_parallel_equals_recurrence_and_gradients():
+    torch.manual_seed(0)
+    z = torch.randn(3, 9, 5, dtype=torch.float64, requires_grad=True)
+    p = torch.rand(3, 9, dtype=torch.float64).clamp(0.01, 0.99)
+    p[:, 0] = 1.0
+    p.requires_grad_(True)
+    z0 = torch.randn(3, 5, dtype=torch.float64)
+    for init in (None, z0):
+        a, b = smooth(z, p, init), smooth_reference(z, p, init)
+        torch.testing.assert_close(a, b)
+        g = torch.randn_like(a)
+        ga = torch.autograd.grad(a, (z, p), g)
+        gb = torch.autograd.grad(b, (z, p), g)
+        for u, v in zip(ga, gb):
+            torch.testing.assert_close(u, v)
+
+
+def test_keep_first_drops_only_late_boundaries():
+    b = torch.tensor([[1, 0, 1, 1, 0, 1, 1]], dtype=torch.bool)
+    kept, before = keep_first(b, 3)
+    assert kept.tolist() == [[True, False, True, True, False, False, False]]
+    assert before.tolist() == [[0, 1, 1, 2, 3, 3, 3]]
+    # continuing a stream from 2 kept chunks gives the same decisions as the whole row
+    kept2, before2 = keep_first(b[:, 3:], 3, count0=torch.tensor([2]))
+    assert kept2.tolist() == kept[:, 3:].tolist() and before2.tolist() == before[:, 3:].tolist()
+
+
+def test_ratio_loss_minimum_at_target():
+    n = 4.0
+    at = ratio_loss(torch.tensor([[1, 0, 0, 0]], dtype=torch.bool), torch.full((1, 4), 0.25), n)
+    assert abs(at.item() - 1.0) < 1e-6
+    more = ratio_loss(torch.ones(1, 4, dtype=torch.bool), torch.full((1, 4), 0.9), n)
+    assert more.item() > at.item()
+
+
+def test_ratio_loss_drives_chunk_length_to_target(shared_data):
+    """On a tiny run on real text the learned router's mean chunk length moves to the target."""
+    text = (shared_data / "small" / "en.txt").read_bytes()
+    data = torch.frombuffer(bytearray(text), dtype=torch.uint8).long()
+    torch.manual_seed(0)
+    m = bytelm.create_model("hnet-tiny", chunk_len=6.0, ratio_weight=1.0)
+    opt = torch.optim.AdamW(m.parameters(), lr=3e-3)
+    g = torch.Generator().manual_seed(0)
+    lens = []
+    for _ in range(150):
+        i = torch.randint(0, len(data) - 129, (8,), generator=g)
+        x = torch.stack([data[j:j + 129] for j in i.tolist()])
+        out = m(x[:, :-1])
+        loss = byte_cross_entropy(out.logits, x[:, 1:]) + out.aux_loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        lens.append(1 / float(out.stats["boundary_rate"]))  # before the slot cap drops any
+    start, end = lens[0], sum(lens[-10:]) / 10
+    assert start < 3.0, start  # about half the bytes are boundaries at init
+    assert abs(end - 6.0) < 1.0, (start, end)
+
+
+def test_per_stage_learning_rates():
+    m = bytelm.create_model("hnet-tiny", byte_lr_mult=2.0, main_lr_mult=0.5)
+    groups = m.param_groups(0.1)
+    seen = {id(p) for g in groups for p in g["params"]}
+    assert seen == {id(p) for p in m.parameters()}
+    main = {id(p) for n, p in m.named_parameters() if n.startswith("main.")}
+    for g in groups:
+        ids = {id(p) for p in g["params"]}
+        assert g["lr_mult"] == (0.5 if ids & main else 2.0)
+        assert not (ids & main) or ids <= main | {id(m.up.weight), id(m.down.weight),
+                                                   *map(id, m.main_norm.parameters())}
+
+
+def test_stage_flops_hand_count():
+    """flops_per_byte = byte stages (6 x params + attention) + main (per slot, x slots/bytes)."""
+    m = bytelm.create_model("hnet-tiny")
+    c = m.config
+    T, M = c.context, c.slots
+    d, D = c.d_byte, c.d_main
+    ff_b, ff_m = 128, 192  # swiglu_hidden(32), swiglu_hidden(64)
+    block_b = 4 * d * d + 3 * d * ff_b + 2 * d  # attn qkv+proj, SwiGLU, two norms
+    block_m = 4 * D * D + 3 * D * ff_m + 2 * D
+    byte_params = 2 * block_b + 2 * d * d + d + d + 256 * d  # blocks, router q/k, enc_norm, norm, head
+    main_params = 2 * block_m + 2 * d * D + D
+    assert m.stage_params() == {"byte": byte_params + 256 * d, "main": main_params}
+    want = 6 * byte_params + 2 * 6 * d * T + (6 * main_params + 6 * 2 * D * M) * M / T
+    assert m.flops_per_byte() == pytest.approx(want, rel=1e-12)
+
+
+def test_boundary_flags_match_forward_chunks():
+    m = bytelm.create_model("hnet-tiny", chunker="space").eval()
+    x = torch.tensor([list(b"the cat sat on the mat, and then ") * 3])
+    flags = m.boundary_flags(x)[0]
+    spacelike = torch.tensor([c in b" ," for c in x[0].tolist()])
+    assert flags[0] and torch.equal(flags[1:], spacelike[1:])
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("chunker", ["learned", "space"])
+def test_gpu_matches_cpu_cached_and_compiled(chunker):
+    """On CUDA: fp32 logits equal the CPU model's, cached generation equals the full forward,
+    and the compiled forward equals the eager one (bf16 autocast, loose tolerance)."""
+    torch.manual_seed(0)
+    m = bytelm.create_model("hnet-tiny", chunker=chunker).eval()
+    x = torch.randint(0, 256, (2, 128))
+    with torch.no_grad():
+        cpu = m(x).logits
+        g = m.cuda()
+        xc = x.cuda()
+        full = g(xc).logits
+        torch.testing.assert_close(full.cpu(), cpu, atol=1e-4, rtol=1e-4)
+        state, parts = g.init_state(2), []
+        for a, b in [(0, 50), (50, 51), (51, 90), (90, 128)]:
+            lg, state = g.step(xc[:, a:b], state)
+            parts.append(lg)
+        torch.testing.assert_close(torch.cat(parts, 1), full, atol=1e-4, rtol=1e-4)
+        with torch.autocast("cuda", torch.bfloat16):
+            eager = g(xc).logits
+            comp = torch.compile(g)(xc).logits
+        assert (comp - eager).abs().max() < 0.1
