@@ -150,3 +150,19 @@ def test_gpu_matches_cpu_cached_and_compiled(chunker):
             eager = g(xc).logits
             comp = torch.compile(g)(xc).logits
         assert (comp - eager).abs().max() < 0.1
+
+
+def test_patch_cli_draws_model_chunks(tmp_path, capsys):
+    from bytelm.cli.__main__ import main
+    m = bytelm.create_model("hnet-tiny", chunker="space")
+    m.save(tmp_path / "ck")
+    f = tmp_path / "t.txt"
+    f.write_bytes(b"the cat sat on the mat\n" * 4)
+    assert main(["patch", str(f), "--run", str(tmp_path / "ck"), "--color", "never",
+                 "--png", str(tmp_path / "c.png")]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("the| cat| sat| on| the| mat|\n") and (tmp_path / "c.png").stat().st_size > 1000
+    gpt = bytelm.create_model("transformer-tiny")
+    gpt.save(tmp_path / "g")
+    assert main(["patch", str(f), "--run", str(tmp_path / "g")]) == 2
+    assert "no learned chunk boundaries" in capsys.readouterr().err

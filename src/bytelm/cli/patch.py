@@ -15,7 +15,8 @@ _RESET = "\x1b[0m"
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("patch", help="show the patch boundaries a patcher finds in a file")
+    p = sub.add_parser("patch", help="show the patch boundaries a patcher (or a model's chunker) "
+                                     "finds in a file")
     p.add_argument("file", help="file to patch ('-' reads stdin)")
     p.add_argument("--patcher", default="babylon",
                    help="babylon (default), entropy-model, space or fixed")
@@ -34,6 +35,11 @@ def add_parser(sub) -> None:
     p.add_argument("--model", default=None, help="entropy-model: checkpoint of the byte LM")
     p.add_argument("--target-size", type=float, default=None,
                    help="entropy-model: pick the threshold for this mean patch size on the file itself")
+    p.add_argument("--run", default=None, metavar="CKPT",
+                   help="show the chunk boundaries of a trained model (run folder or checkpoint) "
+                        "that has them (hnet: its learned router or rule) instead of a patcher")
+    p.add_argument("--png", default=None, metavar="FILE.png",
+                   help="also draw the text with its patches or chunks into a PNG")
     p.add_argument("--max-bytes", type=int, default=2000, help="patch only the first N bytes")
     p.add_argument("--color", default="auto", choices=["auto", "always", "never"],
                    help="alternate colours between patches (auto: when stdout is a terminal) "
@@ -83,13 +89,18 @@ def run(args) -> int:
     if args.max_bytes < 1:
         raise UserError(f"--max-bytes must be >= 1, got {args.max_bytes}")
     from bytelm.patching import fit_threshold
-    patcher = _build(args)
     data = _read(args.file, args.max_bytes)
     if not data:
         raise UserError(f"nothing to patch: {args.file} is empty")
-    if args.target_size is not None:
-        patcher.config.threshold = fit_threshold(patcher, data, args.target_size)
-    patches = patcher.split(data)
+    if args.run is not None:
+        patches, what = _model_chunks(args, data)
+    else:
+        patcher = _build(args)
+        if args.target_size is not None:
+            patcher.config.threshold = fit_threshold(patcher, data, args.target_size)
+        patches = patcher.split(data)
+        options = ", ".join(f"{k}={v}" for k, v in patcher.config.to_dict().items())
+        what = f"patcher {patcher.name} ({options})"
     colour = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
     texts = [p.decode("utf-8", errors="backslashreplace") for p in patches]
     if colour:
@@ -100,8 +111,31 @@ def run(args) -> int:
     shown = shown.encode(enc, errors="backslashreplace").decode(enc)
     print(shown, end="" if shown.endswith("\n") else "\n")
     lengths = [len(p) for p in patches]
-    options = ", ".join(f"{k}={v}" for k, v in patcher.config.to_dict().items())
-    print(f"\npatcher {patcher.name} ({options})")
+    print(f"\n{what}")
     print(f"{len(data)} bytes, {len(patches)} patches: mean length {len(data) / len(patches):.2f}, "
           f"median {statistics.median(lengths):g}, longest {max(lengths)}")
+    if args.png:
+        from bytelm.eval.plots import plot_chunks
+        print(f"wrote {plot_chunks(patches, args.png, title=what)}")
     return 0
+
+
+def _model_chunks(args, data: bytes) -> tuple[list[bytes], str]:
+    """The text cut where the model starts a chunk, in windows of its context."""
+    import torch
+
+    import bytelm
+    given = [f for f in ("patcher", "target_size", *_OPTIONS) if f != "patcher" and getattr(args, f) is not None]
+    if given:
+        raise UserError(f"--{given[0].replace('_', '-')} is a patcher option; --run shows the model's own chunks")
+    model = bytelm.load(args.run)
+    if not hasattr(model, "boundary_flags"):
+        raise UserError(f"{args.run} holds a {model.config.family} model, which has no learned "
+                        "chunk boundaries (use --patcher for the rule-based patchers)")
+    x = torch.frombuffer(bytearray(data), dtype=torch.uint8).long()
+    T = model.config.context
+    flags = torch.cat([model.boundary_flags(x[i:i + T][None])[0] for i in range(0, len(x), T)])
+    cuts = flags.nonzero().flatten().tolist() + [len(data)]
+    patches = [data[a:b] for a, b in zip(cuts, cuts[1:])]
+    c = model.config
+    return patches, f"model {args.run} ({c.family}, chunker {c.chunker}, target length {c.chunk_len})"

@@ -177,3 +177,35 @@ def plot_inspection(report: dict, out) -> Path:
             a.text(0.5, 0.5, "no reasoning block", ha="center", va="center")
             a.set_axis_off()
     return _save(fig, out)
+
+
+def plot_chunks(patches: list[bytes], out, title: str = "", width: int = 80) -> Path:
+    """Draws text cut into patches or chunks: characters on a grid of ``width`` columns,
+    alternate chunks shaded in two colours, a bar before each chunk's first byte."""
+    text_cells = []  # (row, col, char, chunk index, starts a chunk)
+    row = col = 0
+    for i, p in enumerate(patches):
+        for j, ch in enumerate(p.decode("utf-8", errors="replace")):
+            if ch == "\n" or col >= width:
+                row, col = row + 1, 0
+                if ch == "\n":
+                    continue
+            text_cells.append((row, col, ch, i, j == 0))
+            col += 1
+    rows = row + 1
+    fig, axes = _figure(1, 1, (width * 0.11 + 0.4, rows * 0.22 + 0.6))
+    ax = axes[0, 0]
+    from matplotlib.patches import Rectangle
+    shades = ("#cde6f7", "#fbe3c4")
+    for r, c, ch, i, first in text_cells:
+        ax.add_patch(Rectangle((c, -r - 1), 1, 1, color=shades[i % 2], lw=0))
+        if first:
+            ax.plot([c, c], [-r - 1, -r], color="#c0392b", lw=1.0)
+        ax.text(c + 0.5, -r - 0.5, ch if ch != " " else "\u2423" if first else " ",
+                ha="center", va="center", family="monospace", fontsize=7)
+    ax.set_xlim(0, width)
+    ax.set_ylim(-rows, 0)
+    ax.axis("off")
+    if title:
+        ax.set_title(title, fontsize=8, loc="left")
+    return _save(fig, out, dpi=130)
