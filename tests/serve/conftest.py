@@ -16,6 +16,7 @@ REPO = Path(__file__).resolve().parents[2]
 # English and Turkish, multi-byte characters and newlines
 EVAL_TEXT = ("Byte-level models read raw bytes, so every character of every language is in reach.\n"
              "Türkçe metin: çiçekler, ağaçlar ve göğün ışığı; İstanbul'da güzel bir gün.\n") * 12
+LONG = 100_000
 TRAIN = ["--train.batch_size=4", "--train.eval_every=20", "--train.eval_bytes=2000",
          "--train.progress=false", "--optim.warmup_steps=0", "--optim.schedule=constant"]
 
@@ -82,9 +83,11 @@ def bsfin_run(serve_root, serve_corpus) -> Path:
 
 @pytest.fixture(scope="session")
 def server(gpt_run, bsfin_run):
-    """``bytelm serve gpt bsfin --port 0`` running in a thread; yields its URL."""
+    """``bytelm serve gpt bsfin --port 0`` running in a thread; yields its URL. Generations may
+    be long (LONG bytes) so that one is still running when a test stops it."""
     from bytelm.cli.serve import make_server
-    args = build_parser().parse_args(["serve", str(gpt_run), str(bsfin_run), "--port", "0"])
+    args = build_parser().parse_args(["serve", str(gpt_run), str(bsfin_run), "--port", "0",
+                                      "--max-new-bytes", str(LONG)])
     srv, sock, url, _ = make_server(args)
     t = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
     t.start()

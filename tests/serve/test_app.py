@@ -8,7 +8,7 @@ import torch
 
 from bytelm.cli.__main__ import main
 
-from .conftest import EVAL_TEXT
+from .conftest import EVAL_TEXT, LONG
 
 fastapi_testclient = pytest.importorskip("fastapi.testclient")
 
@@ -169,11 +169,12 @@ def test_generate_is_serialised_and_stop_frees_it(server):
     import time
 
     import httpx
-    long = {"run": "gpt", "prompt": "The ", "max_bytes": 2048, "temperature": 1.0}
+    long = {"run": "gpt", "prompt": "The ", "max_bytes": LONG, "temperature": 1.0}
     with httpx.Client(base_url=server, timeout=10) as c:
         with c.stream("POST", "/api/generate", json=long) as r:
             assert r.status_code == 200
-            assert next(r.iter_lines()).startswith("data: ")
+            lines = r.iter_lines()  # kept: a dropped iterator closes the connection
+            assert next(lines).startswith("data: ")
             assert c.get("/api/status").json() == {"generating": True}
             busy = c.post("/api/generate", json={**long, "max_bytes": 5})
             assert busy.status_code == 409 and "another generation is running" in busy.json()["error"]

@@ -33,12 +33,10 @@ from starlette.exceptions import HTTPException
 
 from bytelm.errors import UserError
 from bytelm.serve.config import ServeConfig
-from bytelm.serve.limits import BodyLimit
+from bytelm.serve.guard import RequestGuard
 
 log = logging.getLogger(__name__)
 STATIC = resources.files("bytelm.serve") / "static"
-# no inline script or style, nothing from another origin
-CSP = "default-src 'self'; img-src 'self' data:; object-src 'none'; frame-ancestors 'none'"
 
 
 class _Strict(BaseModel):
@@ -137,14 +135,6 @@ def create_app(runs: dict, config: ServeConfig | None = None) -> FastAPI:
     async def _invalid(request, exc: RequestValidationError):
         return _error(422, _validation_message(exc))
 
-    @app.middleware("http")
-    async def _headers(request: Request, call_next):
-        resp = await call_next(request)
-        resp.headers["Content-Security-Policy"] = CSP
-        resp.headers["X-Content-Type-Options"] = "nosniff"
-        resp.headers["Cache-Control"] = "no-store"
-        return resp
-
     @app.get("/", include_in_schema=False)
     async def index():
         with resources.as_file(STATIC / "index.html") as f:
@@ -184,7 +174,7 @@ def create_app(runs: dict, config: ServeConfig | None = None) -> FastAPI:
         return _scores_json(run.name, data, s)
 
     @app.post("/api/generate")
-    async def generate(req: GenerateRequest):
+    async def generate(req: GenerateRequest, request: Request):
         run = get_run(req.run)
         if req.max_bytes > cfg.max_new_bytes:
             raise HTTPException(413, f"max_bytes {req.max_bytes} is more than this server's limit of "
@@ -215,6 +205,10 @@ def create_app(runs: dict, config: ServeConfig | None = None) -> FastAPI:
                 while b is not None:
                     yield f"data: {json.dumps({'byte': b})}\n\n"
                     n += 1
+                    # the page's stop button closes the connection; the server may not notice
+                    # on writing, so ask before every byte
+                    if await request.is_disconnected():
+                        return
                     b = await anyio.to_thread.run_sync(next, it, None)
                 yield f"event: done\ndata: {json.dumps({'n': n})}\n\n"
             finally:
@@ -225,4 +219,4 @@ def create_app(runs: dict, config: ServeConfig | None = None) -> FastAPI:
                                  headers={"X-Accel-Buffering": "no"})
 
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
-    return BodyLimit.wrap(app, cfg)
+    return RequestGuard.wrap(app, cfg)

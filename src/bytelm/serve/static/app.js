@@ -185,11 +185,12 @@ function tipText(g) {
     for (let i = g.start; i < g.end; i++) {
       const b = res.bytes[i];
       const bits = res.bits[i] === null ? "not scored (no context)" : `${fmt(res.bits[i], 2)} bits`;
-      lines.push(`${tag}${res.run}: ${byteLabel(b)} (0x${b.toString(16).padStart(2, "0")}) ${bits}`);
+      const hex = "0x" + b.toString(16).padStart(2, "0");
+      lines.push(`${tag}${res.run}: ${b > 32 && b < 127 ? `'${byteLabel(b)}' ${hex}` : hex} ${bits}`);
       if (res.top_bytes[i][0] >= 0) {
         lines.push("  expected: " + res.top_bytes[i].map((c, j) => `${byteLabel(c)} ${fmt(res.top_probs[i][j], 3)}`).join("  "));
       }
-      if (res.ends && res.ends[i]) lines.push("  a patch ends here");
+      if (res.ends && res.ends[i]) lines.push(i === g.end - 1 ? "  a patch ends here" : "  a patch ends here, inside the character");
     }
   }
   return lines.join("\n");

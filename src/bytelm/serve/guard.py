@@ -1,9 +1,19 @@
-"""An ASGI wrapper that refuses request bodies above a size, before anything parses them."""
+"""An ASGI wrapper in front of the app: a request body limit and the security headers.
+
+Plain ASGI rather than Starlette's BaseHTTPMiddleware, which wraps ``receive`` so that
+``Request.is_disconnected`` in a streaming response reports a disconnect too early.
+"""
 import json
 
+# no inline script or style, nothing from another origin
+HEADERS = [(b"content-security-policy",
+            b"default-src 'self'; img-src 'self' data:; object-src 'none'; frame-ancestors 'none'"),
+           (b"x-content-type-options", b"nosniff"), (b"cache-control", b"no-store")]
 
-class BodyLimit:
-    """Answers 413 to a request whose body (declared or streamed) exceeds ``limit`` bytes.
+
+class RequestGuard:
+    """Answers 413 to a request whose body (declared or streamed) exceeds ``limit`` bytes and
+    adds HEADERS to every response.
 
     The body is read here (at most ``limit`` bytes) and replayed to the app, so a client that
     streams without a Content-Length is cut off just as one that declares too much.
@@ -25,7 +35,7 @@ class BodyLimit:
     async def _refuse(self, send, size: str) -> None:
         body = json.dumps({"error": f"request body of {size} bytes is over the limit of {self.limit:,}"})
         await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json")]})
+                    "headers": [(b"content-type", b"application/json"), *HEADERS]})
         await send({"type": "http.response.body", "body": body.encode()})
 
     async def __call__(self, scope, receive, send):
@@ -52,4 +62,9 @@ class BodyLimit:
                 return await receive()
             replayed = True
             return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
-        await self.app(scope, replay, send)
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *HEADERS]}
+            await send(message)
+        await self.app(scope, replay, send_with_headers)
