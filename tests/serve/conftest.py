@@ -63,22 +63,23 @@ def eval_corpus(serve_root) -> Path:
     return out
 
 
+def _train(root: Path, corpus: Path, name: str, preset: str, steps: int, lr: float) -> Path:
+    run = root / name
+    _ok(["train", "--preset", preset, "--data", corpus, "--out", run, f"--train.steps={steps}",
+         f"--optim.lr={lr}", *TRAIN])
+    return run
+
+
 @pytest.fixture(scope="session")
 def gpt_run(serve_root, serve_corpus) -> Path:
     """transformer-tiny, 60 steps at a high constant learning rate: far from uniform already."""
-    run = serve_root / "gpt"
-    _ok(["train", "--preset", "transformer-tiny", "--data", serve_corpus, "--out", run,
-         "--train.steps=60", "--optim.lr=5e-3", *TRAIN])
-    return run
+    return _train(serve_root, serve_corpus, "gpt", "transformer-tiny", 60, 5e-3)
 
 
 @pytest.fixture(scope="session")
 def bsfin_run(serve_root, serve_corpus) -> Path:
     """bsfin-tiny (babylon patches), 4 steps."""
-    run = serve_root / "bsfin"
-    _ok(["train", "--preset", "bsfin-tiny", "--data", serve_corpus, "--out", run,
-         "--train.steps=4", "--optim.lr=3e-3", *TRAIN])
-    return run
+    return _train(serve_root, serve_corpus, "bsfin", "bsfin-tiny", 4, 3e-3)
 
 
 @pytest.fixture(scope="session")

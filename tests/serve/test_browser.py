@@ -19,8 +19,9 @@ CHROMIUM = os.environ.get("BYTELM_CHROMIUM") or shutil.which("chromium") or "/us
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
 ERRORS: list[str] = []  # what the page logged as errors; the tests expect none they did not cause
+# 10,240 bytes (cut at a character boundary)
 TEN_KB = ("The quick brown fox jumps over the lazy dog; pijamalı hasta yağız şoföre çabucak güvendi.\n"
-          * 120)[:10240]
+          * 120).encode()[:10240].decode("utf-8", "ignore")
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +76,7 @@ def test_surprisal_matches_eval(page, gpt_run, eval_corpus, tmp_path, shots):
     assert spans.count() == len(EVAL_TEXT)  # one span per character, multi-byte ones included
     assert page.eval_on_selector("#view", "v => v.textContent") == EVAL_TEXT
     classes = set(page.eval_on_selector_all("#view span[data-g]", "els => els.map(e => e.classList[0])"))
-    assert classes.pop() if len(classes) < 4 else len(classes) >= 4, f"hardly coloured: {classes}"
+    assert len(classes - {"ctx"}) >= 4, f"hardly coloured: {classes}"
     assert page.locator("#view span.ctx").count() == 1  # byte 0: no context, not scored
     # hovering a character shows its bits and the bytes the model expected there
     i = EVAL_TEXT.index("ç")
@@ -124,8 +125,8 @@ def test_compare_two_runs(page, shots):
 
 def test_ten_kb_renders_within_2s(page):
     wall = _analyse(page, TEN_KB, "gpt")
-    n = page.locator("#view span[data-g]").count()
-    assert n == len(TEN_KB.encode()[:10240].decode("utf-8", "ignore")) or n > 9000
+    assert len(TEN_KB.encode()) >= 10235
+    assert page.locator("#view span[data-g]").count() == len(TEN_KB)
     took = page.evaluate("window.bytelm.analyse.ms") / 1000
     print(f"\n10 KB surprisal view: {took:.3f} s from click to render in the page ({wall:.3f} s wall)")
     assert took < 2.0 and wall < 2.0

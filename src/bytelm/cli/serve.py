@@ -49,7 +49,8 @@ def make_server(args):
     except OSError as e:
         sock.close()
         raise UserError(f"cannot listen on {cfg.host}:{cfg.port}: {e.strerror or e}") from None
-    shown = f"[{cfg.host}]" if ":" in cfg.host else cfg.host
+    # on ::1 the Host check knows the name localhost, not [::1]
+    shown = "localhost" if cfg.host == "::1" else f"[{cfg.host}]" if ":" in cfg.host else cfg.host
     url = f"http://{shown}:{sock.getsockname()[1]}/"
     server = uvicorn.Server(uvicorn.Config(create_app(runs, cfg), log_level="warning",
                                            timeout_graceful_shutdown=1))

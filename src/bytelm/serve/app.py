@@ -19,7 +19,6 @@ import base64
 import binascii
 import json
 import logging
-import math
 from importlib import resources
 from typing import Literal
 

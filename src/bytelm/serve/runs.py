@@ -20,16 +20,20 @@ class LoadedRun:
     """the folder holding metrics.jsonl, None when there is none."""
     model: object
     """the ByteLM, in eval mode."""
+    _patches: bool | None = None
+    """whether the model has patches (``patch_ends`` is not None), found on first describe."""
 
     def describe(self) -> dict:
         """What the page shows about the run (JSON)."""
         import torch
         m = self.model
-        with torch.no_grad():
-            patches = m.patch_ends(torch.zeros(1, 2, dtype=torch.long, device=next(m.parameters()).device))
+        if self._patches is None:
+            with torch.no_grad():
+                x = torch.zeros(1, 2, dtype=torch.long, device=next(m.parameters()).device)
+                self._patches = m.patch_ends(x) is not None
         return {"name": self.name, "family": m.config.family, "context": m.config.context,
                 "n_params": m.n_params(), "checkpoint": str(self.ckpt),
-                "patches": patches is not None, "curves": self.run_dir is not None}
+                "patches": self._patches, "curves": self.run_dir is not None}
 
 
 def _run_dir_of(ckpt: Path, given: Path) -> Path | None:

@@ -137,6 +137,20 @@ function renderStats() {
   }
 }
 
+// an <svg> of W x H and add(tag, attrs, text) that appends a child element to it
+function svgCanvas(id, W, H) {
+  const svg = document.createElementNS(SVGNS, "svg");
+  svg.setAttribute("width", W); svg.setAttribute("height", H); svg.id = id;
+  const add = (tag, attrs, text) => {
+    const el = document.createElementNS(SVGNS, tag);
+    for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
+    if (text !== undefined) el.textContent = text;
+    svg.append(el);
+    return el;
+  };
+  return [svg, add];
+}
+
 function patchLengths(ends) {
   const lens = [];
   let last = -1;
@@ -154,15 +168,7 @@ function renderHistogram(res) {
   const counts = new Array(maxLen + 1).fill(0);
   lens.forEach((l) => counts[Math.min(l, maxLen)]++);
   const W = 520, H = 150, pad = 28, bw = (W - 2 * pad) / maxLen, top = Math.max(...counts);
-  const svg = document.createElementNS(SVGNS, "svg");
-  svg.setAttribute("width", W); svg.setAttribute("height", H); svg.id = "hist-svg";
-  const add = (tag, attrs, text) => {
-    const el = document.createElementNS(SVGNS, tag);
-    for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
-    if (text !== undefined) el.textContent = text;
-    svg.append(el);
-    return el;
-  };
+  const [svg, add] = svgCanvas("hist-svg", W, H);
   for (let l = 1; l <= maxLen; l++) {
     const bh = (H - 2 * pad) * counts[l] / top;
     add("rect", { x: pad + (l - 1) * bw + 1, y: H - pad - bh, width: Math.max(bw - 2, 1), height: bh,
@@ -339,15 +345,7 @@ async function renderCurves() {
   if (y1 - y0 < 1e-6) { y0 -= 0.5; y1 += 0.5; }
   const x1 = Math.max(1, ...steps);
   const X = (s) => L + (W - L - R) * s / x1, Y = (v) => T + (H - T - B) * (y1 - v) / (y1 - y0);
-  const svg = document.createElementNS(SVGNS, "svg");
-  svg.setAttribute("width", W); svg.setAttribute("height", H); svg.id = "curves-svg";
-  const add = (tag, attrs, text) => {
-    const el = document.createElementNS(SVGNS, tag);
-    for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
-    if (text !== undefined) el.textContent = text;
-    svg.append(el);
-    return el;
-  };
+  const [svg, add] = svgCanvas("curves-svg", W, H);
   add("line", { x1: L, y1: H - B, x2: W - R, y2: H - B, stroke: "#999" });
   add("line", { x1: L, y1: T, x2: L, y2: H - B, stroke: "#999" });
   for (const v of [y0, (y0 + y1) / 2, y1])
