@@ -132,17 +132,20 @@ def _events(lines) -> list[tuple[str, dict]]:
     return out
 
 
-def test_generate_streams_the_models_bytes(client, runs):
+@pytest.mark.parametrize("run, sampling", [
+    ("gpt", {"temperature": 0.9, "top_k": 20, "top_p": 0.95}),
+    ("bsfin", {"mode": "entropy", "entropy_low": 0.5, "entropy_high": 2.0, "top_k": 5}),
+])
+def test_generate_streams_the_models_bytes(client, runs, run, sampling):
     from bytelm.generate.sample import generate_bytes
-    body = {"run": "gpt", "prompt": "The ", "max_bytes": 40, "temperature": 0.9, "top_k": 20,
-            "top_p": 0.95, "seed": 7}
+    body = {"run": run, "prompt": "The ", "max_bytes": 40, "seed": 7, **sampling}
     with client.stream("POST", "/api/generate", json=body) as r:
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
         events = _events(r.iter_lines())
     assert events[-1] == ("done", {"n": 40})
     got = bytes(e["byte"] for k, e in events if k == "message")
-    want = generate_bytes(runs["gpt"].model, b"The ", max_bytes=40, temperature=0.9, top_k=20,
-                          top_p=0.95, seed=7)
+    sampling.setdefault("temperature", 0.8)  # the request's default
+    want = generate_bytes(runs[run].model, b"The ", max_bytes=40, seed=7, **sampling)
     assert got == want
 
 

@@ -123,6 +123,22 @@ def test_compare_two_runs(page, shots):
                         clip={"x": 0, "y": 0, "width": 1180, "height": 560})
 
 
+def test_open_a_file_of_raw_bytes(page):
+    raw = b"\xff\xfe caf\xc3\xa9 \x00\x01 bytes"  # not UTF-8: sent as raw bytes
+    page.select_option("#run-b", "")
+    page.set_input_files("#file", files=[{"name": "raw.bin", "mimeType": "application/octet-stream",
+                                          "buffer": raw}])
+    page.wait_for_function("() => document.getElementById('text').value.startsWith('(raw.bin')")
+    page.evaluate("window.bytelm.render = null")
+    page.click("#analyse")
+    page.wait_for_function("() => window.bytelm.render !== null", timeout=10000)
+    assert page.evaluate("window.bytelm.state.a.bytes") == list(raw)
+    assert page.text_content("#stats").count(f"over {len(raw) - 1} scored bytes") == 1
+    page.fill("#text", "typed again")  # editing the text drops the file
+    page.click("#analyse")
+    page.wait_for_function("() => window.bytelm.state.a.bytes.length === 11", timeout=10000)
+
+
 def test_ten_kb_renders_within_2s(page):
     wall = _analyse(page, TEN_KB, "gpt")
     assert len(TEN_KB.encode()) >= 10235
