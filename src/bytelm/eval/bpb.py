@@ -61,9 +61,11 @@ def score_batches(model, windows, precision: str = "auto", rank: int = 0, world:
         if i % world != rank:
             continue
         x, y, mask = x.to(device), y.to(device), mask.to(device)
-        with torch.no_grad(), autocast_ctx(device, precision):
-            logits = model(x).logits
-        yield ScoredBatch(i, x, y, mask, logits, byte_cross_entropy(logits, y, reduction="none"))
+        with torch.no_grad():
+            with autocast_ctx(device, precision):
+                logits = model(x).logits
+            nll = byte_cross_entropy(logits, y, reduction="none")
+        yield ScoredBatch(i, x, y, mask, logits, nll)
 
 
 def add_totals(totals: torch.Tensor, b: ScoredBatch) -> None:

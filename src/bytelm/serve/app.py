@@ -134,7 +134,7 @@ def create_app(runs: dict, config: ServeConfig | None = None) -> FastAPI:
     async def _invalid(request, exc: RequestValidationError):
         return _error(422, _validation_message(exc))
 
-    @app.get("/", include_in_schema=False)
+    @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
     async def index():
         with resources.as_file(STATIC / "index.html") as f:
             return FileResponse(f, media_type="text/html")
