@@ -12,10 +12,75 @@ Bits per character divides the same total by the number of UTF-8 characters amon
 bytes (bytes that are not continuation bytes 0b10xxxxxx).
 """
 import math
+from dataclasses import dataclass
+from typing import Iterator
 
 import torch
 
 from bytelm.nn.loss import byte_cross_entropy
+
+
+@dataclass
+class ScoredBatch:
+    """One batch of evaluation windows after the forward pass.
+
+    index: the batch's number in the windows' order (its windows are
+    ``windows.windows[index * batch_size:][:B]``); x, y, mask: (B, seq_len) inputs, targets and
+    score mask on the model's device; logits: (B, seq_len, 256); nll: (B, seq_len) fp32 nats.
+    """
+
+    index: int
+    x: torch.Tensor
+    y: torch.Tensor
+    mask: torch.Tensor
+    logits: torch.Tensor
+    nll: torch.Tensor
+
+
+def score_batches(model, windows, precision: str = "auto", rank: int = 0, world: int = 1,
+                  progress: bool = False) -> Iterator[ScoredBatch]:
+    """The forward pass of evaluation, shared by ``evaluate_bpb`` and per-byte views
+    (``bytelm.eval.surprisal``) so both score every byte identically.
+
+    Args:
+        model: a ByteLM (or a wrapper of one).
+        windows: a ``bytelm.data.SequentialWindows``.
+        precision: "auto" (bf16 autocast on CUDA), "bf16" or "fp32".
+        rank, world: under torchrun each rank scores every world-th batch.
+        progress: show a tqdm bar.
+    Yields:
+        a ScoredBatch per batch this rank scores, in order.
+    """
+    from bytelm.train.loop import autocast_ctx
+    device = next(model.parameters()).device
+    it = enumerate(windows)
+    if progress:
+        from tqdm import tqdm
+        it = tqdm(it, total=len(windows), desc="eval", unit="batch", dynamic_ncols=True)
+    for i, (x, y, mask) in it:
+        if i % world != rank:
+            continue
+        x, y, mask = x.to(device), y.to(device), mask.to(device)
+        with torch.no_grad():
+            with autocast_ctx(device, precision):
+                logits = model(x).logits
+            nll = byte_cross_entropy(logits, y, reduction="none")
+        yield ScoredBatch(i, x, y, mask, logits, nll)
+
+
+def add_totals(totals: torch.Tensor, b: ScoredBatch) -> None:
+    """Adds a batch's scored nats, bytes and UTF-8 characters to totals (3,) float64."""
+    is_char = (b.y & 0xC0) != 0x80
+    totals[0] += (b.nll.double() * b.mask).sum()
+    totals[1] += b.mask.sum()
+    totals[2] += (b.mask & is_char).sum()
+
+
+def totals_result(totals: torch.Tensor) -> dict:
+    """{"bpb", "bits_per_char", "nats", "n_bytes", "n_chars"} of summed totals (3,)."""
+    nats, n_bytes, n_chars = totals.tolist()
+    return {"bpb": nats / (n_bytes * math.log(2)), "bits_per_char": nats / (max(n_chars, 1) * math.log(2)),
+            "nats": nats, "n_bytes": int(n_bytes), "n_chars": int(n_chars)}
 
 
 @torch.no_grad()
@@ -44,27 +109,14 @@ def evaluate_bpb(model, split, seq_len: int, stride: int = 0, batch_size: int = 
         "by_offset": [{"offset", "bpb", "n_bytes"} for offsets 0..P-1] when by_offset > 0.
     """
     from bytelm.data import SequentialWindows
-    from bytelm.train.loop import autocast_ctx
     device = next(model.parameters()).device
     windows = SequentialWindows(split, seq_len, stride or seq_len, batch_size, max_bytes)
     totals = torch.zeros(3, dtype=torch.float64, device=device)  # nats, bytes, chars
     per_off = torch.zeros(2, max(by_offset, 1), dtype=torch.float64, device=device)  # nats, bytes
     rank, world = (info.rank, info.world_size) if info is not None else (0, 1)
-    it = enumerate(windows)
-    if progress:
-        from tqdm import tqdm
-        it = tqdm(it, total=len(windows), desc="eval", unit="batch", dynamic_ncols=True)
-    for i, (x, y, mask) in it:
-        if i % world != rank:
-            continue
-        x, y, mask = x.to(device), y.to(device), mask.to(device)
-        with autocast_ctx(device, precision):
-            logits = model(x).logits
-        nll = byte_cross_entropy(logits, y, reduction="none")
-        is_char = (y & 0xC0) != 0x80
-        totals[0] += (nll.double() * mask).sum()
-        totals[1] += mask.sum()
-        totals[2] += (mask & is_char).sum()
+    for b in score_batches(model, windows, precision, rank, world, progress):
+        y, mask, nll = b.y, b.mask, b.nll
+        add_totals(totals, b)
         if by_offset:
             # target column j is the byte at window position j + 1
             off = (torch.arange(1, y.shape[1] + 1, device=device) % by_offset).expand_as(y)
@@ -74,10 +126,7 @@ def evaluate_bpb(model, split, seq_len: int, stride: int = 0, batch_size: int = 
         import torch.distributed as dist
         dist.all_reduce(totals)
         dist.all_reduce(per_off)
-    nats, n_bytes, n_chars = totals.tolist()
-    res = {"bpb": nats / (n_bytes * math.log(2)), "bits_per_char": nats / (max(n_chars, 1) * math.log(2)),
-           "nats": nats, "n_bytes": int(n_bytes), "n_chars": int(n_chars),
-           "seq_len": seq_len, "stride": stride or seq_len}
+    res = {**totals_result(totals), "seq_len": seq_len, "stride": stride or seq_len}
     if by_offset:
         res["by_offset"] = [{"offset": o, "bpb": n / (max(c, 1) * math.log(2)), "n_bytes": int(c)}
                             for o, (n, c) in enumerate(zip(*per_off.tolist()))]

@@ -81,6 +81,15 @@ class ByteLM(nn.Module):
         """Training FLOPs (forward + backward) per byte at sequence length seq_len."""
         raise NotImplementedError
 
+    def patch_ends(self, x: torch.Tensor) -> torch.Tensor | None:
+        """Where this model's own forward on x (B, T) closes a patch or chunk.
+
+        Returns (B, T) bool, True at byte t when a patch ends at t, exactly as ``forward(x)``
+        groups the bytes; None for a model without patches (the default). Patching and chunking
+        families override it; ``bytelm serve`` draws it.
+        """
+        return None
+
     # --- shared helpers ------------------------------------------------------------------
     @property
     def context(self) -> int:

@@ -253,6 +253,12 @@ class AgiformerLM(ByteLM):
         aux = self.config.ponder_weight * ponder if self.reason is not None else 0.0
         return ModelOutput(logits=self._decode(x, h), aux_loss=aux, stats=stats)
 
+    def patch_ends(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T) bool: fixed P-byte patches aligned to the input, so one ends at t when
+        (t + 1) % P == 0."""
+        t = torch.arange(x.shape[1], device=x.device)
+        return ((t + 1) % self.P == 0).expand(x.shape[0], -1)
+
     def _decode(self, x: torch.Tensor, h: torch.Tensor, caches=None) -> torch.Tensor:
         """Byte logits (B, T, 256) from the bytes x (B, T) and their patch latents h; ``caches``
         (decoder='local', a prefill) receive the local decoder's window."""

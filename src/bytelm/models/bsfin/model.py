@@ -194,6 +194,10 @@ class BsfinLM(ByteLM):
         with torch.no_grad():
             return self.patcher(x).bool()
 
+    def patch_ends(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T) bool: the patcher's boundaries, the ones ``forward(x)`` uses."""
+        return self.boundaries(x)
+
     def _complex_to_memory(self, r, i):
         r, i = self.cnorm(r, i)
         z = torch.cat([r, i], -1) if self.config.to_real == "concat" else torch.sqrt(
