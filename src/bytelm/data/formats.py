@@ -17,6 +17,7 @@ import bz2
 import gzip
 import lzma
 import re
+import zlib
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
@@ -183,7 +184,7 @@ def decompressed_chunks(f: BinaryIO, compression: str | None, key: str) -> Itera
             yield chunk
     except EOFError:
         raise UserError(f"{key}: truncated {compression} data (the file ends inside a compressed stream)") from None
-    except (OSError, lzma.LZMAError, ValueError) as e:
+    except (OSError, lzma.LZMAError, zlib.error, ValueError) as e:
         if compression is None:
             raise UserError(f"cannot read {key}: {getattr(e, 'strerror', None) or e}") from None
         raise UserError(f"{key}: corrupt {compression} data: {e}") from None
