@@ -68,3 +68,42 @@ def test_killed_prepare_temp_folder_cleaned_on_next_run(run_cli, tmp_path):
     rc, o, e = run_cli("prepare", SRC_TEXT, "--out", out)
     assert rc == 0, e
     assert not list(tmp_path.glob(".corpus.*")) and (out / "meta.json").is_file()
+
+
+def _readme_your_data_block() -> list[str]:
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    section = text.split("### Your data", 1)[1]
+    block = section.split("```bash\n", 1)[1].split("```", 1)[0]
+    return [line for line in block.splitlines() if line.strip()]
+
+
+def test_readme_your_data_commands(run_cli, tmp_path, monkeypatch):
+    """The README's "Your data" commands, run on tiny files of the names they use."""
+    import json
+    import shlex
+
+    pa = pytest.importorskip("pyarrow")
+    zstandard = pytest.importorskip("zstandard")
+    rows = "".join(json.dumps({"text": f"document {i}\n"}) + "\n" for i in range(100)).encode()
+    (tmp_path / "docs.jsonl.zst").write_bytes(zstandard.ZstdCompressor().compress(rows))
+    (tmp_path / "my_dataset").mkdir()
+    table = pa.table({"text": [f"row {i}\n" for i in range(100)]})
+    with pa.ipc.new_stream(str(tmp_path / "my_dataset" / "data-00000-of-00001.arrow"), table.schema) as w:
+        w.write_table(table)
+    (tmp_path / "my_dataset" / "state.json").write_text('{"_data_files": [{"filename": "data-00000-of-00001.arrow"}]}')
+    (tmp_path / "my_dataset" / "dataset_info.json").write_text("{}")
+    (tmp_path / "notes").mkdir()
+    for i in range(3):
+        (tmp_path / "notes" / f"n{i}.txt").write_text("a note\n" * 40)
+    monkeypatch.chdir(tmp_path)
+    lines = _readme_your_data_block()
+    assert len(lines) == 3
+    for line in lines:
+        argv = shlex.split(line, comments=True)
+        assert argv[0] == "bytelm"
+        rc, out, err = run_cli(*argv[1:])
+        assert rc == 0, f"{line}: {err}"
+        out_dir = tmp_path / argv[argv.index("--out") + 1]
+        assert (out_dir / "meta.json").is_file()
+    train = (tmp_path / "data" / "notes" / "train.bin").read_bytes()
+    assert train.count(b"a note\n\na note") == 2  # three files, a blank line between each two

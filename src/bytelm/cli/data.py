@@ -20,9 +20,9 @@ def add_parser(sub) -> None:
     p.add_argument("--text-field", default="text",
                    help="JSON field or table column with the text; a.b reads a nested field (default: text)")
     p.add_argument("--doc-sep", default="\\n",
-                   help="written between two documents (JSON lines, rows, files) unless the text "
-                        "before already ends with it; escapes \\n \\t \\0 \\xHH; '' for none "
-                        "(default: \\n)")
+                   help="separates documents (JSON lines, rows, files): the text before each "
+                        "document is made to end with it, adding the fewest bytes; escapes \\n \\t "
+                        "\\0 \\xHH; '' for none (default: \\n)")
     p.set_defaults(func=run)
 
 

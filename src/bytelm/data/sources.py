@@ -468,10 +468,12 @@ def _check_first(key: str, chunks: Iterator[bytes]) -> Iterator[bytes]:
 
 
 class SepJoin:
-    """Decides where the document separator goes in a stream of documents.
+    """Decides what separator bytes go between documents in a stream.
 
-    Between two documents ``sep`` is written unless the text before already ends with it (so
-    with the default ``b"\\n"``, files that end in a newline are joined as they are).
+    Before each document but the first, the fewest bytes are written that make the text before
+    end with ``sep``: nothing if it already does, the rest of ``sep`` if it ends with a start
+    of it (``b"\\n\\n"`` after a final newline adds one newline), else all of ``sep``. So
+    with the default ``b"\\n"`` files that end in a newline are joined as they are.
     """
 
     def __init__(self, sep: bytes):
@@ -480,10 +482,11 @@ class SepJoin:
         self.started = False
 
     def before_document(self) -> bytes:
-        """The bytes to write before the next document (sep or nothing)."""
-        if self.started and self.sep and not self.tail.endswith(self.sep):
-            return self.sep
-        return b""
+        """The bytes to write before the next document (a tail of sep, maybe empty)."""
+        if not self.started:
+            return b""
+        k = next(k for k in range(len(self.sep), -1, -1) if self.tail.endswith(self.sep[:k]))
+        return self.sep[k:]
 
     def wrote(self, chunk: bytes) -> None:
         """Record that chunk was written."""

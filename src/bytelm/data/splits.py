@@ -16,9 +16,9 @@ Split rules (``split_rule``):
 Files are processed, and their parts appended to the splits, in sorted order of their
 absolute path string (stdin, ``"-"``, sorts as ``"-"``). Any input format of
 :mod:`bytelm.data.sources` (text, JSON lines, parquet, arrow, compressed) is first turned into
-its byte stream (documents joined by ``doc_sep``), which the rules split; between the parts of
-two inputs in a split ``doc_sep`` is written too, unless the text before already ends with it
-(raw inputs excepted: nothing is inserted next to them). Everything streams through 1 MiB
+its byte stream (documents joined by ``doc_sep``, see ``sources.SepJoin``), which the rules
+split; the parts of two inputs in a split are separated the same way (raw inputs excepted:
+nothing is inserted next to them). Everything streams through 1 MiB
 chunks, so memory stays constant whatever the input size.
 """
 
@@ -475,8 +475,9 @@ def prepare(
         pattern: fnmatch pattern for file names inside folders.
         val_frac, test_frac: fractions for files cut by bytes.
         extra_meta: JSON-able dict stored under meta["extra"] (e.g. provenance of a cached corpus).
-        doc_sep: written between two documents (JSON lines, rows, files, the parts of two files
-            in a split) unless the text before already ends with it; b"" joins them as they are.
+        doc_sep: what separates two documents (JSON lines, rows, files, the parts of two files
+            in a split): the fewest bytes that make the text before end with it are written
+            (``sources.SepJoin``); b"" joins them as they are.
         fmt: "auto" (by file name and magic bytes) or one format for every input: "text",
             "jsonl", "parquet", "arrow", "raw" (bytes as they are, no checks).
         text_field: the JSON field / table column holding the text (dotted for nested objects).
