@@ -241,7 +241,7 @@ BAD = {
     "gz of gz": ("a.txt.gz", gzip.compress(gzip.compress(b"x\n" * 50)), "decompressed content is gzip"),
     "zip": ("a.txt", b"PK\x03\x04" + b"\x00" * 40, "zip archive"),
     "binary with NUL": ("a.txt", random.Random(3).randbytes(4000), "not text .*NUL"),
-    "binary without NUL": ("a.txt", bytes(b for b in random.Random(4).randbytes(8000) if b), "control or non-UTF-8"),
+    "binary without NUL": ("a.txt", bytes(b for b in random.Random(4).randbytes(8000) if b), "are control bytes"),
     "binary inside gz": ("a.txt.gz", gzip.compress(b"text\n" * 20000 + b"\x00\x01\x02"), r"NUL byte at offset 100000"),
     "utf16 without BOM": ("a.txt", "some text\n".encode("utf-16-le") * 50, "UTF-16 text without a byte-order mark"),
     "utf16 jsonl": ("a.jsonl", '{"text": "x"}\n'.encode("utf-16"), "JSON lines must be UTF-8"),
@@ -341,3 +341,17 @@ def test_missing_optional_package_is_one_line(tmp_path, monkeypatch, name, modul
     monkeypatch.setitem(sys.modules, module, None)  # import fails as if not installed
     with pytest.raises(UserError, match=rf"needs (the )?{module}.*pip install 'bytelm\[data\]'"):
         prepare([str(tmp_path / name)], tmp_path / "out")
+
+
+def test_latin1_text_is_kept_with_a_warning(tmp_path, caplog):
+    text = ("café crème à la française\n".encode("latin-1") + "αβγ δέλτα\n".encode("iso-8859-7")) * 100
+    (tmp_path / "l1.txt").write_bytes(text)
+    with caplog.at_level(logging.WARNING):
+        prepare([str(tmp_path / "l1.txt")], tmp_path / "out")
+    assert b"".join(_splits(tmp_path / "out").values()) == text
+    assert any("not valid UTF-8" in r.getMessage() for r in caplog.records)
+    caplog.clear()
+    (tmp_path / "u8.txt").write_bytes("é".encode() * 40_000)  # the 64 KiB sniff ends inside a character
+    with caplog.at_level(logging.WARNING):
+        prepare([str(tmp_path / "u8.txt")], tmp_path / "out")
+    assert not caplog.records

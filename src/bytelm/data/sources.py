@@ -5,10 +5,10 @@
 joins them with the document separator into the byte stream that ``prepare`` splits.
 
 A document is a whole text file, one JSON line's field, or one table row's column. Text and
-JSON lines must look like text: a NUL byte anywhere, or more than 10% control or non-UTF-8
-bytes in the first 64 KiB, refuses the file (``.bin`` files and ``--format raw`` take any
-bytes). UTF-16/UTF-32 text with a byte-order mark is converted to UTF-8, with a warning;
-without one it is refused. Formats are decided by :mod:`bytelm.data.formats`.
+JSON lines must look like text: a NUL byte anywhere, or more than 3% control bytes (other
+than tab, newline, CR, FF, VT, ESC) in the first 64 KiB, refuses the file (``.bin`` files and
+``--format raw`` take any bytes); text that is not UTF-8 is kept with a warning. UTF-16/UTF-32 text with a byte-order mark is
+converted to UTF-8, with a warning; without one it is refused. Formats are decided by :mod:`bytelm.data.formats`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from bytelm.data.formats import CHUNK, HEAD, check_decompressed, decompressed_chunks, detect
+from bytelm.data.formats import HEAD, check_decompressed, decompressed_chunks, detect
 from bytelm.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ _BOMS = (
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
 _CONTROL = frozenset(set(range(32)) - {9, 10, 11, 12, 13, 27}) | {127}
-_MAX_NON_TEXT = 0.10
+_MAX_CONTROL = 0.03
 DATASET_STATE = "state.json"
 DATASET_DICT = "dataset_dict.json"
 
@@ -173,12 +173,20 @@ def _non_text_reason(head: bytes) -> str | None:
         if max(odd, even) > 0.3 and min(odd, even) < 0.05:
             return "looks like UTF-16 text without a byte-order mark: convert it to UTF-8 (iconv -t UTF-8)"
         return f"has a NUL byte at offset {nul}"
-    control = sum(head.count(c) for c in _CONTROL)
-    invalid = len(head) - len(head.decode("utf-8", "ignore").encode("utf-8"))
-    share = (control + invalid) / max(1, len(head))
-    if share > _MAX_NON_TEXT:
-        return f"{share:.0%} of its first {len(head):,} bytes are control or non-UTF-8 bytes"
+    # random or compressed bytes hold ~10% control bytes, text in any encoding almost none
+    share = sum(head.count(c) for c in _CONTROL) / max(1, len(head))
+    if share > _MAX_CONTROL:
+        return f"{share:.0%} of its first {len(head):,} bytes are control bytes"
     return None
+
+
+def _valid_utf8(head: bytes) -> bool:
+    """Whether head is UTF-8, allowing a character cut off at its end."""
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return e.reason == "unexpected end of data" and e.start >= len(head) - 3
+    return True
 
 
 def _refuse_binary(key: str, reason: str) -> UserError:
@@ -205,6 +213,8 @@ def _checked_text(key: str, chunks: Iterator[bytes], allow_utf16: bool) -> Itera
     reason = _non_text_reason(head[:SNIFF])
     if reason is not None:
         raise _refuse_binary(key, reason)
+    if not _valid_utf8(head[:SNIFF]):
+        log.warning("%s is not valid UTF-8 (another 8-bit encoding?): its bytes are taken as they are", key)
     offset = 0
     for c in itertools.chain((head,), chunks):
         nul = c.find(b"\0")

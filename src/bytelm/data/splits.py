@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from bytelm.data.formats import CHUNK
-from bytelm.data.sources import STDIN, Input, SepJoin, iter_stream, resolve_inputs
+from bytelm.data.sources import Input, SepJoin, iter_stream, resolve_inputs
 from bytelm.errors import UserError
 
 log = logging.getLogger(__name__)
