@@ -288,3 +288,44 @@ def test_prepare_real_small(tmp_path, shared_data):
     assert by_name["mixed.bin"]["sha256"] == "abbad4b319e65b9b09a9aabed2495ba95bf648da39f5eda76fcc9ed56306e3c8"
     assert sum(s["bytes"] for s in meta["sources"]) == 60_115 + 16_384 + 62_927
     assert sum(meta["splits"][s]["bytes"] for s in ("train", "val", "test")) == 60_115 + 16_384 + 62_927
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", ""])
+    proc.wait()
+    return proc.pid
+
+
+def test_stale_temp_folders_of_a_killed_prepare_are_cleaned(tmp_path):
+    import os
+    import time
+
+    f = tmp_path / "a.txt"
+    f.write_bytes(_lines(11, 100))
+    dead, alive = _dead_pid(), os.getpid()
+    stale = [tmp_path / f".out.tmp-{dead}-0123456789ab", tmp_path / ".out.tmp-ba9876543210"]
+    kept = [tmp_path / f".out.tmp-{alive}-0123456789ab", tmp_path / ".other.tmp-1-0123456789ab",
+            tmp_path / ".out.tmp-aaaaaaaaaaaa"]
+    for p in stale + kept:
+        p.mkdir()
+        (p / "train.bin").write_bytes(b"x" * 1000)
+    old = time.time() - 2 * splits._LEGACY_STALE_S  # a PID-less folder of an older bytelm, hours old
+    os.utime(stale[1], (old, old))
+    prepare([str(f)], tmp_path / "out")
+    assert [p.exists() for p in stale] == [False, False]
+    assert all(p.exists() for p in kept)  # a live process's, another corpus's, a recent PID-less one
+
+
+def test_corpus_of_a_prepare_killed_between_its_renames_is_restored(tmp_path):
+    f = tmp_path / "a.txt"
+    f.write_bytes(_lines(12, 100))
+    before = prepare([str(f)], tmp_path / "out")
+    aside = tmp_path / f".out.old-{_dead_pid()}-0123456789ab"
+    (tmp_path / "out").rename(aside)  # the state after the first of _install's two renames
+    f.write_bytes(_lines(13, 100))
+    with pytest.raises(UserError, match="not found"):
+        prepare([str(tmp_path / "missing.txt")], tmp_path / "out")
+    assert load_meta(tmp_path / "out") == before and not aside.exists()

@@ -23,7 +23,7 @@ import sys
 import sysconfig
 from pathlib import Path
 
-from bytelm.data.splits import SPLITS, META_NAME, load_meta, prepare
+from bytelm.data.splits import DEFAULT_DOC_SEP, META_NAME, SPLITS, format_sep, load_meta, prepare
 from bytelm.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -95,11 +95,14 @@ def _reusable(folder: Path, max_bytes: int) -> bool:
     if not (folder / META_NAME).is_file() or not all((folder / f"{s}.bin").is_file() for s in SPLITS):
         return False
     try:
-        extra = load_meta(folder).get("extra") or {}
+        meta = load_meta(folder)
     except UserError:
         return False
+    extra = meta.get("extra") or {}
+    # corpora from before document separators joined files without one: rebuild them
     return (
-        extra.get("kind") == KIND
+        meta.get("doc_sep") == format_sep(DEFAULT_DOC_SEP)
+        and extra.get("kind") == KIND
         and extra.get("max_bytes") == max_bytes
         and extra.get("python_version") == platform.python_version()
         and extra.get("implementation") == sys.implementation.name
