@@ -59,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
         args, extra = parser.parse_known_args(argv)
         logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                             format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+        if getattr(args, "passthrough", False):
+            # everything after the subcommand belongs to another program (bytelm lm-eval)
+            args.rest, extra = argv[argv.index(args.command) + 1:], []
         if extra and not getattr(args, "accepts_overrides", False):
             raise UserError(f"unrecognized arguments: {' '.join(extra)}")
         args.overrides = split_overrides(extra) if extra else {}

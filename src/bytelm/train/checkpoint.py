@@ -29,6 +29,7 @@ WEIGHTS = "model.safetensors"
 TRAINER_STATE = "trainer_state.json"
 OPTIMIZER = "optimizer.pt"
 RNG = "rng.safetensors"
+HF_PREFIX = "bytelm."
 
 
 def _fsync_path(path: Path) -> None:
@@ -141,6 +142,8 @@ def read_config(ckpt: Path):
         raise UserError(f"corrupted checkpoint {ckpt}: {CONFIG} is not valid JSON ({e})") from None
     if not isinstance(d, dict):
         raise UserError(f"corrupted checkpoint {ckpt}: {CONFIG} is not a JSON object")
+    if d.get("model_type") == "bytelm" and isinstance(d.get("bytelm"), dict):
+        d = dict(d["bytelm"])  # a directory written by `bytelm export-hf` (bytelm.hf.export)
     d.pop("bytelm_version", None)
     d.pop("model_type", None)
     try:
@@ -154,10 +157,14 @@ def read_weights(ckpt: Path) -> dict[str, torch.Tensor]:
     if not f.is_file():
         raise UserError(f"corrupted checkpoint {ckpt}: {WEIGHTS} is missing")
     try:
-        return load_file(str(f))
+        state = load_file(str(f))
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise UserError(f"corrupted checkpoint {ckpt}: cannot read {WEIGHTS} ({msg})") from None
+    # `bytelm export-hf` stores the weights under the transformers wrapper's attribute
+    if state and all(k.startswith(HF_PREFIX) for k in state):
+        state = {k[len(HF_PREFIX):]: v for k, v in state.items()}
+    return state
 
 
 def load_weights_into(model: torch.nn.Module, state: dict[str, torch.Tensor], where: str) -> None:
