@@ -64,13 +64,10 @@ def test_split_from_name_ambiguous():
 def test_split_from_name_on_enwiki_files(shared_data):
     names = sorted(p.name for p in (shared_data / "en" / "text").iterdir())
     got = {n: split_from_name(n) for n in names}
-    assert got == {
-        "enwiki_test.txt": "test",
-        "enwiki_train_00.txt": "train",
-        "enwiki_train_01.txt": "train",
-        "enwiki_train_02.txt": "train",
-        "enwiki_valid.txt": "val",
-    }
+    # the corpus grew from 3 to 9 training parts (enwiki_train_00..08); each split is named once
+    assert got.pop("enwiki_test.txt") == "test" and got.pop("enwiki_valid.txt") == "val"
+    assert len(got) >= 3 and set(got.values()) == {"train"}
+    assert all(n.startswith("enwiki_train_") for n in got)
 
 
 def test_prepare_by_name(tmp_path):

@@ -7,7 +7,7 @@ from bytelm.generate.sample import generate_bytes
 
 transformers = pytest.importorskip("transformers")
 
-PRESETS = ["transformer-tiny", "agiformer-tiny", "bsfin-tiny"]
+PRESETS = ["transformer-tiny", "agiformer-tiny", "bsfin-tiny", "hnet-tiny"]
 PROMPT = "Hello, wor"
 
 

@@ -125,6 +125,8 @@ def test_boundary_flags_match_forward_chunks():
     flags = m.boundary_flags(x)[0]
     spacelike = torch.tensor([c in b" ," for c in x[0].tolist()])
     assert flags[0] and torch.equal(flags[1:], spacelike[1:])
+    ends = m.patch_ends(x)[0]
+    assert torch.equal(ends[:-1], flags[1:]) and not ends[-1]
 
 
 @pytest.mark.gpu
@@ -165,4 +167,4 @@ def test_patch_cli_draws_model_chunks(tmp_path, capsys):
     gpt = bytelm.create_model("transformer-tiny")
     gpt.save(tmp_path / "g")
     assert main(["patch", str(f), "--run", str(tmp_path / "g")]) == 2
-    assert "no learned chunk boundaries" in capsys.readouterr().err
+    assert "no patch or chunk boundaries" in capsys.readouterr().err

@@ -42,9 +42,9 @@ def serve_root(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def serve_corpus(serve_root) -> Path:
-    """The repository's own docs, prepared (a corpus every clone has)."""
+    """The repository's own docs (its Markdown files), prepared (a corpus every clone has)."""
     out = serve_root / "docs-corpus"
-    _ok(["prepare", REPO / "docs", REPO / "README.md", "--out", out])
+    _ok(["prepare", *sorted((REPO / "docs").glob("*.md")), REPO / "README.md", "--out", out])
     return out
 
 

@@ -129,13 +129,19 @@ def _model_chunks(args, data: bytes) -> tuple[list[bytes], str]:
     if given:
         raise UserError(f"--{given[0].replace('_', '-')} is a patcher option; --run shows the model's own chunks")
     model = bytelm.load(args.run)
-    if not hasattr(model, "boundary_flags"):
-        raise UserError(f"{args.run} holds a {model.config.family} model, which has no learned "
-                        "chunk boundaries (use --patcher for the rule-based patchers)")
     x = torch.frombuffer(bytearray(data), dtype=torch.uint8).long()
     T = model.config.context
-    flags = torch.cat([model.boundary_flags(x[i:i + T][None])[0] for i in range(0, len(x), T)])
-    cuts = flags.nonzero().flatten().tolist() + [len(data)]
+    with torch.no_grad():
+        ends = [model.patch_ends(x[i:i + T][None]) for i in range(0, len(x), T)]
+    if ends[0] is None:
+        raise UserError(f"{args.run} holds a {model.config.family} model, which has no patch or "
+                        "chunk boundaries (use --patcher for the rule-based patchers)")
+    # a window's last byte closes its patch: the next window starts afresh
+    for e in ends:
+        e[0, -1] = True
+    ends = torch.cat([e[0] for e in ends])
+    cuts = [0] + (ends.nonzero().flatten() + 1).tolist()
     patches = [data[a:b] for a, b in zip(cuts, cuts[1:])]
     c = model.config
-    return patches, f"model {args.run} ({c.family}, chunker {c.chunker}, target length {c.chunk_len})"
+    how = f", chunker {c.chunker}, target length {c.chunk_len}" if c.family == "hnet" else ""
+    return patches, f"model {args.run} ({c.family}{how})"

@@ -223,6 +223,12 @@ class HNetLM(ByteLM):
             b, _ = self.boundaries(x, h)
             return keep_first(b, self.config.slots)[0]
 
+    def patch_ends(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T) bool: True at the last byte of a chunk (the byte before a kept boundary), the
+        grouping ``forward(x)`` uses; the row's last byte is not marked (its chunk may go on)."""
+        f = self.boundary_flags(x)
+        return torch.cat([f[:, 1:], torch.zeros_like(f[:, :1])], 1)
+
     # --- forward --------------------------------------------------------------------------------
     def _encode(self, h: torch.Tensor) -> torch.Tensor:
         for blk in self.encoder:
