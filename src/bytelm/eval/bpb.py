@@ -44,7 +44,7 @@ def evaluate_bpb(model, split, seq_len: int, stride: int = 0, batch_size: int = 
         "by_offset": [{"offset", "bpb", "n_bytes"} for offsets 0..P-1] when by_offset > 0.
     """
     from bytelm.data import SequentialWindows
-    from bytelm.train.loop import autocast_ctx
+    from bytelm.precision import autocast_ctx
     device = next(model.parameters()).device
     windows = SequentialWindows(split, seq_len, stride or seq_len, batch_size, max_bytes)
     totals = torch.zeros(3, dtype=torch.float64, device=device)  # nats, bytes, chars

@@ -187,7 +187,7 @@ def train_language(preset: str, data_dir, run_dir, steps: int, overrides: dict |
     import json
 
     from bytelm.config import build_run_config
-    from bytelm.train.checkpoint import atomic_write_bytes
+    from bytelm.io import atomic_write_bytes
     from bytelm.train.loop import train
     run_dir = Path(run_dir)
     saved = run_dir / "run_config.json"
