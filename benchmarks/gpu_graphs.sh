@@ -12,10 +12,15 @@
 set -o pipefail
 O=${1:?usage: gpu_graphs.sh OUT_DIR}
 source benchmarks/gpu_env.sh || exit 1
+# a test log starts with the commit and the command that wrote it
+log_head() { echo "# commit ${GIT_COMMIT:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}," \
+    "$(date -u +%Y-%m-%dT%H:%M:%SZ), $(nvidia-smi --query-gpu=name --format=csv,noheader | head -1): $*"; }
 timeout 90 python3 benchmarks/profile_decode.py --preset bsfin-35m --prompt 900 --bytes 64 \
     --profile 16 --out "$O/profile_decode_bsfin_h100.json" 2>&1 | grep -v Warn | tail -22
+log_head "python3 -m pytest -q -p no:cacheprovider -m gpu tests/ops/test_hebbian.py" \
+    "tests/models/test_agiformer_compile.py" > "$O/pytest_gpu_hebbian.log"
 timeout 150 python3 -m pytest -q -p no:cacheprovider -m gpu tests/ops/test_hebbian.py \
-    tests/models/test_agiformer_compile.py 2>&1 | tail -15 | tee "$O/pytest_gpu_hebbian.log"
+    tests/models/test_agiformer_compile.py 2>&1 | tail -15 | tee -a "$O/pytest_gpu_hebbian.log"
 for P in fla custom; do
     BYTELM_HEBBIAN_OP=$P timeout 100 python3 benchmarks/profile_train.py --preset agiformer-31m \
         --batch 64 --seq-len 1024 --compile --steps 5 --warmup 3 \

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 from bytelm.bench.report import write_json  # noqa: E402
 from bytelm.errors import UserError  # noqa: E402
-from bytelm.eval.crosslang import best_bpe_bpb, read_result  # noqa: E402
+from bytelm.eval.crosslang import best_bpe, read_result  # noqa: E402
 from bytelm.registry import create_model  # noqa: E402
 
 
@@ -57,7 +57,8 @@ def _size(preset: str, seq_len: int) -> dict:
 def combine(res: list[dict], paths: list[str]) -> dict:
     """{"presets", "runs" (each with its parameters and training FLOPs per byte), "bpe_from",
     "languages": [{"lang", "test_bytes", "bytes": {preset: {...}}, "bpe": {vocab: bpb} | None,
-    "best_bpe_bpb", "gap_to_bpe": {preset: bpb - best BPE}}]}."""
+    "best_bpe_vocab", "best_bpe_bpb", "gap_to_bpe": {preset: bpb - best BPE}}]}; the best BPE
+    vocabulary is the one with the lowest validation bpb (``crosslang.best_bpe``)."""
     with_bpe = [r for r in res if all(x.get("bpe") for x in r["languages"])]
     ref = with_bpe[0] if with_bpe else None
     langs = []
@@ -73,7 +74,9 @@ def combine(res: list[dict], paths: list[str]) -> dict:
         if ref:
             ref_lang = ref["languages"][i]
             row["bpe"] = {str(b["vocab_requested"]): b["test"]["bpb"] for b in ref_lang["bpe"]}
-            row["best_bpe_bpb"] = best_bpe_bpb(ref_lang)
+            best = best_bpe(ref_lang)
+            row["best_bpe_vocab"] = best["vocab_requested"]
+            row["best_bpe_bpb"] = best["test"]["bpb"]
             row["gap_to_bpe"] = {p: v["bpb"] - row["best_bpe_bpb"] for p, v in row["bytes"].items()}
         langs.append(row)
     return {"benchmark": "kasgarli_families", "inputs": paths, "mode": res[0]["mode"],
@@ -83,7 +86,8 @@ def combine(res: list[dict], paths: list[str]) -> dict:
                       **_size(r["preset"], r["seq_len"])} for r in res],
             "presets": [r["preset"] for r in res], "bpe_from": ref and ref["preset"],
             "bpe_note": ref and "BPE: the same Transformer as bpe_from over BPE tokens, at most its "
-                                "training FLOPs; " + _selection(ref), "languages": langs}
+                                "training FLOPs; vocabulary: lowest validation bpb; " +
+                                _selection(ref), "languages": langs}
 
 
 def table(out: dict) -> str:
@@ -91,13 +95,13 @@ def table(out: dict) -> str:
     head = "| lang | " + " | ".join(f"{p}: bpb" for p in ps)
     sep = "|---|" + "---:|" * len(ps)
     if out["bpe_from"]:
-        head += " | best BPE bpb | " + " | ".join(f"{p} - BPE" for p in ps)
+        head += " | best BPE bpb (vocab) | " + " | ".join(f"{p} - BPE" for p in ps)
         sep += "---:|" + "---:|" * len(ps)
     lines = [head + " |", sep]
     for r in out["languages"]:
         line = f"| {r['lang']} | " + " | ".join(f"{r['bytes'][p]['bpb']:.3f}" for p in ps)
         if out["bpe_from"]:
-            line += f" | {r['best_bpe_bpb']:.3f} | " + " | ".join(
+            line += f" | {r['best_bpe_bpb']:.3f} ({r['best_bpe_vocab']}) | " + " | ".join(
                 f"{r['gap_to_bpe'][p]:+.3f}" for p in ps)
         lines.append(line + " |")
     return "\n".join(lines)

@@ -7,7 +7,11 @@ from pathlib import Path
 import pytest
 import torch
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from bytelm.data.shared import ENV as DATA_ENV
+from bytelm.data.shared import shared_data_dir
+
+# the shared corpora: $BYTELM_SHARED_DATA, else ../shared/data beside the repository
+SHARED_DATA = shared_data_dir()
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
@@ -58,20 +62,25 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+def data_path(*parts: str) -> Path:
+    """SHARED_DATA/parts; skips the calling test, naming the path and the variable, where it is
+    missing (the skip reason shows in the summary: pytest runs with -rs)."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"needs the shared data: {path} not found (set {DATA_ENV} to its folder)")
+    return path
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"shared data not found at {SHARED_DATA}")
-    return SHARED_DATA
+    return data_path()
 
 
 @pytest.fixture(scope="session")
 def small_corpus(tmp_path_factory) -> Path:
-    """/work/shared/data/small/en.txt prepared once (90/5/5 at line boundaries)."""
+    """SHARED_DATA/small/en.txt prepared once (90/5/5 at line boundaries)."""
     from bytelm.data import prepare
-    src = SHARED_DATA / "small" / "en.txt"
-    if not src.is_file():
-        pytest.skip(f"shared data not found at {src}")
+    src = data_path("small", "en.txt")
     out = tmp_path_factory.mktemp("corpus") / "small_en"
     prepare([str(src)], out)
     return out

@@ -2,7 +2,7 @@
 
 Public API: ``create_model``, ``list_presets``, ``load``, ``generate``.
 """
-__version__ = "0.1.0"
+from bytelm.version import __version__
 
 from bytelm.errors import UserError
 from bytelm.registry import create_model, list_presets

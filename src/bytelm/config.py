@@ -548,5 +548,5 @@ def run_config_from_dict(d: dict) -> RunConfig:
 
 def dump_json(obj: dict, path: Path) -> None:
     """Writes JSON atomically (temp file + fsync + rename)."""
-    from bytelm.train.checkpoint import atomic_write_bytes
+    from bytelm.io import atomic_write_bytes
     atomic_write_bytes(Path(path), (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())

@@ -9,7 +9,9 @@ import pytest
 
 from bytelm.cli.__main__ import main
 
-from .helpers import SRC_TEXT, TRAIN_ARGS, main_ok
+from tests.conftest import data_path
+
+from .helpers import TRAIN_ARGS, main_ok
 
 
 @pytest.fixture(scope="session")
@@ -24,12 +26,16 @@ def _isolated_cache(cli_cache, monkeypatch):
 
 
 @pytest.fixture(scope="session")
-def corpus(tmp_path_factory, cli_cache) -> Path:
+def src_text() -> Path:
+    """The shared data's small/en.txt (the test skips, saying so, where it is missing)."""
+    return data_path("small", "en.txt")
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory, cli_cache, src_text) -> Path:
     """en.txt prepared once with ``bytelm prepare`` (train 54,284 / val 4,289 / test 1,542 bytes)."""
-    if not SRC_TEXT.is_file():
-        pytest.skip(f"shared data not found at {SRC_TEXT}")
     out = tmp_path_factory.mktemp("cli-corpus") / "en"
-    main_ok(["prepare", SRC_TEXT, "--out", out], cli_cache)
+    main_ok(["prepare", src_text, "--out", out], cli_cache)
     return out
 
 

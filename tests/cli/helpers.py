@@ -6,7 +6,6 @@ import pytest
 
 from bytelm.cli.__main__ import main
 
-SRC_TEXT = Path("/work/shared/data/small/en.txt")
 # Tiny and fast: 2 steps of batch 2, validation only at the end over 2,000 bytes.
 TRAIN_ARGS = ["--train.steps=2", "--train.batch_size=2", "--train.eval_every=0",
               "--train.eval_bytes=2000", "--train.progress=false"]

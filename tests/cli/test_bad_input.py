@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import CONTEXT, SRC_TEXT, TRAIN_ARGS, assert_user_error, main_ok, snapshot
+from .helpers import CONTEXT, TRAIN_ARGS, assert_user_error, main_ok, snapshot
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -42,16 +42,16 @@ def test_prepare_corpus_too_short_for_a_split(run_cli, tmp_path):
                    needles=("split is empty",))
 
 
-def test_prepare_refuses_foreign_out_folder(run_cli, tmp_path):
+def test_prepare_refuses_foreign_out_folder(run_cli, tmp_path, src_text):
     foreign = tmp_path / "mine"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("precious")
-    _prepare_fails(run_cli, tmp_path, [SRC_TEXT], foreign, needles=("refusing to overwrite",))
+    _prepare_fails(run_cli, tmp_path, [src_text], foreign, needles=("refusing to overwrite",))
     assert (foreign / "notes.txt").read_text() == "precious"
 
 
-def test_prepare_bad_split_rule(run_cli, tmp_path):
-    _prepare_fails(run_cli, tmp_path, [SRC_TEXT], tmp_path / "out", "--split-rule", "bogus",
+def test_prepare_bad_split_rule(run_cli, tmp_path, src_text):
+    _prepare_fails(run_cli, tmp_path, [src_text], tmp_path / "out", "--split-rule", "bogus",
                    needles=("--split-rule", "bogus"))
 
 

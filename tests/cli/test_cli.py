@@ -5,18 +5,18 @@ import re
 
 from bytelm import create_model
 
-from .helpers import SRC_TEXT, TRAIN_ARGS
+from .helpers import TRAIN_ARGS
 
 
-def test_prepare_prints_split_sizes(run_cli, tmp_path):
-    rc, out, err = run_cli("prepare", SRC_TEXT, "--out", tmp_path / "c")
+def test_prepare_prints_split_sizes(run_cli, tmp_path, src_text):
+    rc, out, err = run_cli("prepare", src_text, "--out", tmp_path / "c")
     assert rc == 0, err
     assert out == f"prepared {tmp_path / 'c'}: train 54,284 bytes, val 4,289 bytes, test 1,542 bytes\n"
     assert sorted(p.name for p in (tmp_path / "c").iterdir()) == ["meta.json", "test.bin", "train.bin",
                                                                  "val.bin"]
     # re-preparing into a prepared corpus is allowed and gives the same bytes
     before = (tmp_path / "c" / "train.bin").read_bytes()
-    assert run_cli("prepare", SRC_TEXT, "--out", tmp_path / "c")[0] == 0
+    assert run_cli("prepare", src_text, "--out", tmp_path / "c")[0] == 0
     assert (tmp_path / "c" / "train.bin").read_bytes() == before
 
 

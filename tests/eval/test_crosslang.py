@@ -10,8 +10,9 @@ import bytelm
 from bytelm.data import open_split
 from bytelm.errors import UserError
 from bytelm.eval.bpb import evaluate_bpb
-from bytelm.eval.crosslang import (heldout_metrics, line_splits, markdown_table,
-                                   prepare_monolingual, prepare_parallel, steps_to_reach)
+from bytelm.eval.crosslang import (best_bpe, best_bpe_bpb, bpe_table, heldout_metrics,
+                                   line_splits, markdown_table, prepare_monolingual,
+                                   prepare_parallel, steps_to_reach)
 from tests.eval.test_needle import run_cli
 
 
@@ -87,6 +88,26 @@ def test_steps_to_reach():
     assert steps_to_reach(curve, 2.5) == 20
     assert steps_to_reach(curve, 2.0) is None
     assert steps_to_reach([], 2.5) is None
+
+
+def _bpe(vocab, val, test):
+    return {"vocab_requested": vocab, "selection": {"val_bpb": val, "fraction": 1, "epochs": 1,
+                                                    "step": 9}, "test": {"bpb": test},
+            "test_bytes_per_token": 2.0}
+
+
+def test_best_bpe_chosen_on_validation():
+    # the test split favours 1000, validation 4000: the vocabulary is chosen on validation
+    lang = {"lang": "tur", "test": {"bpb": 4.0},
+            "bpe": [_bpe(1000, val=1.65, test=3.55), _bpe(4000, val=1.62, test=3.90)]}
+    assert best_bpe(lang)["vocab_requested"] == 4000
+    assert best_bpe_bpb(lang) == 3.90
+    assert "| tur | 4.000 |" in bpe_table({"languages": [lang]})
+    assert bpe_table({"languages": [lang]}).endswith("| +0.100 |")
+    # a baseline without a validation score cannot be chosen without the test split
+    del lang["bpe"][1]["selection"]["val_bpb"]
+    with pytest.raises(UserError, match=r"\[4000\] record no validation"):
+        best_bpe(lang)
 
 
 def test_kasgarli_tiny_end_to_end(shared_data, tmp_path, capsys, one_thread):

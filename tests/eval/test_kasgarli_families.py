@@ -27,7 +27,7 @@ def test_families_side_by_side(shared_data, tmp_path, one_thread):
             (("transformer-tiny", t), ("agiformer-tiny", a))}
     for i, row in enumerate(res["languages"]):
         bpe = runs["transformer-tiny"]["languages"][i]["bpe"][0]["test"]["bpb"]
-        assert row["best_bpe_bpb"] == bpe
+        assert row["best_bpe_bpb"] == bpe and row["best_bpe_vocab"] == 300
         for p, r in runs.items():  # every family against the Transformer's BPE
             assert row["bytes"][p]["bpb"] == r["languages"][i]["test"]["bpb"]
             assert row["gap_to_bpe"][p] == pytest.approx(row["bytes"][p]["bpb"] - bpe)

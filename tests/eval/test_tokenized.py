@@ -139,7 +139,7 @@ def test_kasgarli_cli_with_bpe(shared_data, tmp_path, capsys, one_thread):
             assert b["byte_model_flops"] > 0 and math.isfinite(b["test"]["bpb"])
             assert "validation" in b["selection"]["rule"] and len(b["candidates"]) == 3
     printed = capsys.readouterr().out
-    assert "tokenized baseline" in printed and "bytes - best BPE" in printed
+    assert "tokenized baseline" in printed and "bytes - BPE chosen on val" in printed
     assert run_cli(["kasgarli", "--bpe", "100", "--out", str(tmp_path / "x")]) == 2
     assert run_cli(["kasgarli", "--bpe", "a,b", "--out", str(tmp_path / "x")]) == 2
     # the tokenized baseline is a Transformer: refused up front for another family

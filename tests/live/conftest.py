@@ -5,9 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import threads
-
-SMALL = Path(__file__).resolve().parents[3] / "shared" / "data" / "small"
+from tests.conftest import data_path, threads
 
 
 @pytest.fixture(autouse=True)
@@ -28,9 +26,7 @@ def tiny_ckpt(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def en_corpus(tmp_path_factory) -> Path:
     from bytelm.data import prepare
-    src = SMALL / "en.txt"
-    if not src.is_file():
-        pytest.skip(f"shared data not found at {src}")
+    src = data_path("small", "en.txt")
     out = tmp_path_factory.mktemp("live-corpus") / "en"
     prepare([str(src)], out)
     return out
@@ -52,7 +48,5 @@ def trainer_run(tmp_path_factory, en_corpus) -> Path:
 
 @pytest.fixture(scope="session")
 def tr_bytes() -> bytes:
-    src = SMALL / "tr.txt"
-    if not src.is_file():
-        pytest.skip(f"shared data not found at {src}")
+    src = data_path("small", "tr.txt")
     return src.read_bytes()

@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 
@@ -48,12 +50,20 @@ def test_act_halting_and_ponder():
 def test_plasticity_knob():
     m = bytelm.create_model("agiformer-tiny").eval()
     x = torch.randint(0, 256, (1, 64))
-    a = m(x)
+    h = torch.randn(1, 16, m.config.d_model)
+    a, g1 = m(x), m.memory.log_decay(h)
     m.set_plasticity(0.1)
-    assert m.plasticity == 0.1
+    # the knob scales every step's decay lambda_t by alpha: log lambda moves by exactly log 0.1
+    torch.testing.assert_close(m.memory.log_decay(h), g1 + math.log(0.1))
     b = m(x)
     assert b.stats["decay_mean"] < 0.11 < a.stats["decay_mean"]
     assert not torch.equal(a.logits, b.logits)
+    # the curriculum's knob and the config field are one setting: same weights, same logits
+    built = bytelm.create_model("agiformer-tiny", plasticity=0.1).eval()
+    built.load_state_dict(m.state_dict())  # alpha is not in the state dict: it comes from config
+    torch.testing.assert_close(built(x).logits, b.logits)
+    m.set_plasticity(1.0)
+    torch.testing.assert_close(m(x).logits, a.logits)
     with pytest.raises(ValueError):
         m.set_plasticity(0.0)
 

@@ -3,9 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import threads
-
-SMALL_EN = Path(__file__).resolve().parents[3] / "shared" / "data" / "small" / "en.txt"
+from tests.conftest import data_path, threads
 
 # Defaults every trainer test starts from: transformer-tiny (context 128), a few CPU steps.
 BASE = {
@@ -25,10 +23,9 @@ BASE = {
 def corpus(tmp_path_factory) -> Path:
     """shared/data/small/en.txt prepared once per session (train ~54 KB, val ~4 KB)."""
     from bytelm.data import prepare
-    if not SMALL_EN.is_file():
-        pytest.skip(f"{SMALL_EN} not available")
+    src = data_path("small", "en.txt")
     out = tmp_path_factory.mktemp("train-corpus") / "en"
-    prepare([str(SMALL_EN)], out)
+    prepare([str(src)], out)
     return out
 
 

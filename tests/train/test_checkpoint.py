@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import bytelm
+from bytelm import io as bio
 from bytelm.errors import UserError
 from bytelm.train import checkpoint as ck
 
@@ -53,7 +54,7 @@ def test_atomic_write_bytes(tmp_path, monkeypatch):
     # a crash before the rename keeps the old content and leaves no temp file behind
     def boom(*a, **k):
         raise OSError("disk full")
-    monkeypatch.setattr(ck.os, "replace", boom)
+    monkeypatch.setattr(bio.os, "replace", boom)
     with pytest.raises(OSError):
         ck.atomic_write_bytes(f, b"three")
     monkeypatch.undo()
@@ -129,7 +130,7 @@ def test_crash_while_writing_keeps_previous_checkpoint(model, tmp_path, monkeypa
             f.write(b"\x00" * 100)  # half a file, then the process "dies"
         raise KeyboardInterrupt("killed mid-write")
     if target == "safetensors":
-        monkeypatch.setattr(ck, "save_file", partial_then_crash)
+        monkeypatch.setattr(bio, "save_file", partial_then_crash)  # the weights
     else:
         monkeypatch.setattr(torch, "save", partial_then_crash)
     with pytest.raises(KeyboardInterrupt):
@@ -148,7 +149,7 @@ def _crash_on_rename_into(final, monkeypatch):
         if os.fspath(dst) == os.fspath(final):
             raise KeyboardInterrupt("killed between the renames")
         return real(src, dst)
-    monkeypatch.setattr(ck.os, "rename", rename)
+    monkeypatch.setattr(bio.os, "rename", rename)
 
 
 def test_crash_between_renames_recovers_through_old(model, tmp_path, monkeypatch):

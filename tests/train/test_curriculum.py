@@ -13,10 +13,9 @@ from bytelm.train.loop import Trainer, train
 from bytelm.train.metrics import read_metrics
 
 from tests.train._helpers import assert_same_weights, ckpt_weights, step_losses
-from tests.train.conftest import BASE, SMALL_EN
+from tests.conftest import data_path
+from tests.train.conftest import BASE
 
-SMALL_TR = SMALL_EN.with_name("tr.txt")
-TR = SMALL_EN.parents[1] / "tr"
 
 
 def _cc(untils, alphas=(0.1, 0.5, 0.99), blend=0, schedule="step", n=3):
@@ -120,10 +119,9 @@ def test_sampler_resume_and_blend_mixture():
 @pytest.fixture(scope="module")
 def tr_corpus(tmp_path_factory):
     from bytelm.data import prepare
-    if not SMALL_TR.is_file():
-        pytest.skip(f"{SMALL_TR} not available")
+    src = data_path("small", "tr.txt")
     out = tmp_path_factory.mktemp("cur-corpus") / "tr"
-    prepare([str(SMALL_TR)], out)
+    prepare([str(src)], out)
     return out
 
 
@@ -213,8 +211,7 @@ def _stage(name, data, extra=""):
 def slices(tmp_path, monkeypatch):
     """30 KB slices of the Turkish dictionary, simple sentences and running text, in tmp_path
     (also the current directory, so files can name them relatively)."""
-    if not TR.is_dir():
-        pytest.skip(f"{TR} not available")
+    TR = data_path("tr")
     for name, src in (("dict.txt", TR / "dictionary.txt"), ("simple.txt", TR / "simple_sentences.txt"),
                       ("text.txt", TR / "text" / "nutuk.txt")):
         raw = src.read_bytes()[:30_000]
@@ -294,8 +291,7 @@ def test_stage_data_is_prepared_once(slices, corpus, tmp_path):
 def test_shipped_curriculum_file_parses(monkeypatch):
     from pathlib import Path
     root = Path(__file__).resolve().parents[2]
-    if not (root.parent / "shared" / "data" / "tr").is_dir():
-        pytest.skip("shared data not available")
+    data_path("tr")  # skips without the shared data
     monkeypatch.chdir(root)
     cfg = build_run_config(None, {}, "configs/curriculum_tr.toml")
     cur = cfg.curriculum

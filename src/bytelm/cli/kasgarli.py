@@ -75,8 +75,8 @@ def add_parser(sub) -> None:
 
 
 def mono_sources(entries: list[str] | None) -> dict[str, list[Path]]:
+    from bytelm.data.shared import shared_data_dir
     from bytelm.eval.crosslang import MONOLINGUAL
-    from bytelm.eval.needle import shared_data_dir
     if not entries:
         return {lang: [shared_data_dir() / f for f in files] for lang, files in MONOLINGUAL.items()}
     out = {}
@@ -92,7 +92,7 @@ def run(args) -> int:
     from bytelm.config import dump_json
     from bytelm.eval.crosslang import (BIBLE_LANGS, bpe_table, markdown_table, plot_kasgarli,
                                        run_kasgarli)
-    from bytelm.eval.needle import shared_data_dir
+    from bytelm.data.shared import shared_data_dir
     for name in ("steps", "evals"):
         if getattr(args, name) < 1:
             raise UserError(f"--{name} must be >= 1")

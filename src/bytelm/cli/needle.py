@@ -73,8 +73,9 @@ def _list(text: str | None, kind, name: str):
 
 def run(args) -> int:
     from bytelm.config import dump_json
+    from bytelm.data.shared import shared_data_dir
     from bytelm.eval.needle import (DEFAULT_HAYSTACKS, default_lengths, needle_spec, plot_needle,
-                                    run_needle, shared_data_dir)
+                                    run_needle)
     from bytelm.train.checkpoint import load_model, resolve_checkpoint
     from bytelm.train.distributed import pick_device
     depths = _list(args.depths, float, "depths") or [i / 10 for i in range(11)]

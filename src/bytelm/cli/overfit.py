@@ -41,7 +41,7 @@ def run(args) -> int:
     from bytelm.optim import build_optimizer
     from bytelm.registry import create_model
     from bytelm.train.distributed import pick_device
-    from bytelm.train.loop import autocast_ctx
+    from bytelm.precision import autocast_ctx
     bad = [k for k in args.overrides if not k.startswith("model.")]
     if bad:
         raise UserError(f"overfit takes only --model.* options, not --{bad[0]}")

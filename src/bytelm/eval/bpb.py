@@ -51,7 +51,7 @@ def score_batches(model, windows, precision: str = "auto", rank: int = 0, world:
     Yields:
         a ScoredBatch per batch this rank scores, in order.
     """
-    from bytelm.train.loop import autocast_ctx
+    from bytelm.precision import autocast_ctx
     device = next(model.parameters()).device
     it = enumerate(windows)
     if progress:

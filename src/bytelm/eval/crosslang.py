@@ -187,7 +187,7 @@ def train_language(preset: str, data_dir, run_dir, steps: int, overrides: dict |
     import json
 
     from bytelm.config import build_run_config
-    from bytelm.train.checkpoint import atomic_write_bytes
+    from bytelm.io import atomic_write_bytes
     from bytelm.train.loop import train
     run_dir = Path(run_dir)
     saved = run_dir / "run_config.json"
@@ -345,9 +345,27 @@ def _bpe_runs(preset: str, data_dir, run_dir, byte_model, summary: dict, cfg,
     return out
 
 
+def best_bpe(lang_result: dict) -> dict:
+    """A language's BPE baseline with the lowest validation bpb (``selection.val_bpb``).
+
+    The vocabulary is chosen on validation like each baseline's weights, so the test split is
+    only scored, never used to choose.
+
+    Raises:
+        UserError: a baseline without a recorded validation bpb (results from before selection
+            on validation), since choosing among those would need the test split.
+    """
+    bpe = lang_result["bpe"]
+    missing = [b["vocab_requested"] for b in bpe if "val_bpb" not in b.get("selection", {})]
+    if missing:
+        raise UserError(f"{lang_result['lang']}: BPE baseline(s) {missing} record no validation "
+                        "bpb, so the best vocabulary cannot be chosen without the test split")
+    return min(bpe, key=lambda b: b["selection"]["val_bpb"])
+
+
 def best_bpe_bpb(lang_result: dict) -> float:
-    """The test bpb of a language's best BPE baseline (``lang_result["bpe"]`` must be there)."""
-    return min(b["test"]["bpb"] for b in lang_result["bpe"])
+    """The test bpb of a language's BPE baseline chosen on validation (``best_bpe``)."""
+    return best_bpe(lang_result)["test"]["bpb"]
 
 
 def read_result(path) -> dict:
@@ -367,14 +385,15 @@ def read_result(path) -> dict:
 
 
 def bpe_table(result: dict) -> str:
-    """Per language: byte model bpb, each BPE baseline's bpb (chosen on validation; with the
-    budget fraction and epochs of the chosen weights where recorded), and byte minus best BPE."""
+    """Per language: byte model bpb, each BPE baseline's test bpb (weights chosen on validation;
+    with the budget fraction and epochs of the chosen weights), and byte minus the BPE baseline
+    whose vocabulary has the lowest validation bpb (``best_bpe``)."""
     langs = [r for r in result["languages"] if r.get("bpe")]
     if not langs:
         return ""
     vocabs = [b["vocab_requested"] for b in langs[0]["bpe"]]
     head = " | ".join(f"BPE {v} bpb (bytes/token)" for v in vocabs)
-    rows = [f"| lang | bytes bpb | {head} | bytes - best BPE |",
+    rows = [f"| lang | bytes bpb | {head} | bytes - BPE chosen on val |",
             "|---|---:|" + "---:|" * len(vocabs) + "---:|"]
     for r in langs:
         cells = " | ".join(f"{b['test']['bpb']:.3f} ({b['test_bytes_per_token']:.2f}{_chosen(b)})"
@@ -409,7 +428,8 @@ def markdown_table(result: dict) -> str:
 
 def plot_kasgarli(result: dict, path) -> None:
     """Validation curves of every language: bpb, bits per character (and bits per line); with
-    the tokenized baseline, a last panel of each language's test bpb minus its best BPE model's."""
+    the tokenized baseline, a last panel of each language's test bpb minus its BPE baseline's
+    (vocabulary chosen on validation, ``best_bpe``)."""
     import matplotlib
 
     from bytelm.eval.plots import _figure, _save
@@ -446,7 +466,7 @@ def plot_kasgarli(result: dict, path) -> None:
         ax.barh([g[1] for g in gaps], [g[0] for g in gaps],
                 color=[style[g[1]]["color"] for g in gaps])
         ax.axvline(0, color="k", lw=1)
-        ax.set_title("test bpb: bytes minus best BPE (> 0: BPE better)", fontsize=10)
+        ax.set_title("test bpb: bytes minus BPE chosen on val (> 0: BPE better)", fontsize=10)
         ax.grid(alpha=0.3, axis="x")
     label = "parallel (content-controlled)" if result["content_controlled"] else \
         "monolingual, NOT content-controlled"

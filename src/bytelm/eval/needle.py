@@ -31,7 +31,6 @@ was still in view). Prompts that fit are scored with one batched forward ("full"
 """
 import copy
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,12 +47,6 @@ DEFAULT_KEY = "1453"
 # relative to the shared data folder
 DEFAULT_HAYSTACKS = {"en": "en/text/enwiki_test.txt", "tr": "tr/text/news.txt"}
 LONG_MODES = ("auto", "recurrent", "truncate")
-
-
-def shared_data_dir() -> Path:
-    """The shared data folder: $BYTELM_SHARED_DATA, else ../shared/data beside the repository."""
-    env = os.environ.get("BYTELM_SHARED_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[3].parent / "shared" / "data"
 
 
 @dataclass(frozen=True)

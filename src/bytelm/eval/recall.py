@@ -162,7 +162,7 @@ def evaluate_recall(model, task: RecallTask, cells, n_examples: int = 64, batch_
     Returns:
         [{"seq_len", "n_pairs", "n_queries", "byte_acc", "query_acc", "value_prob"}, ...].
     """
-    from bytelm.train.loop import autocast_ctx
+    from bytelm.precision import autocast_ctx
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
@@ -199,7 +199,8 @@ def train_recall(cfg, task: RecallTask, cells, loss_on: str = "all", log_every: 
     from bytelm.optim import build_optimizer
     from bytelm.registry import create_model
     from bytelm.train.distributed import pick_device
-    from bytelm.train.loop import NonFiniteLossError, autocast_ctx
+    from bytelm.precision import autocast_ctx
+    from bytelm.train.loop import NonFiniteLossError
     from bytelm.train.schedule import lr_factor
     if loss_on not in ("all", "values"):
         raise UserError(f"loss must be all or values, got {loss_on!r}")

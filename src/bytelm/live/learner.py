@@ -331,7 +331,7 @@ class LiveLearner:
         """(mean next-byte cross-entropy of each chunk (n,), auxiliary loss) in one forward per
         distinct chunk length."""
         from bytelm.nn.loss import byte_cross_entropy
-        from bytelm.train.loop import autocast_ctx
+        from bytelm.precision import autocast_ctx
         by_len: dict[int, list[int]] = {}
         for i, c in enumerate(chunks):
             by_len.setdefault(len(c), []).append(i)

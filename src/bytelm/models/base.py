@@ -115,5 +115,5 @@ class ByteLM(nn.Module):
 
     def save(self, path) -> None:
         """Writes ``config.json`` + ``model.safetensors`` into directory ``path`` (atomically)."""
-        from bytelm.train.checkpoint import save_model
+        from bytelm.io import save_model
         save_model(self, path)

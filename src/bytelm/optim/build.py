@@ -7,7 +7,7 @@ from bytelm.config import OptimConfig
 def build_optimizer(model, cfg: OptimConfig) -> torch.optim.Optimizer:
     """AdamW (fused on CUDA), SGD with momentum, or EnhancedSGD; decay only on matrices
     (``model.param_groups``)."""
-    from bytelm.train.checkpoint import unwrap
+    from bytelm.io import unwrap
     groups = unwrap(model).param_groups(cfg.weight_decay)
     if cfg.name == "adamw":
         on_cuda = next(unwrap(model).parameters()).is_cuda

@@ -10,11 +10,11 @@ size limits and the causal UTF-8 rule; see README.md for the design.
     p = pack_index(ends); patches = pack(x, p)           # (B, N, L) bytes + p.mask
 """
 from bytelm.patching.babylon import BabylonConfig, BabylonPatcher, window_entropy
-from bytelm.patching.base import (Patcher, PatcherConfig, as_byte_batch, get_patcher, list_patchers,
-                                  patcher_class, register_patcher)
+from bytelm.patching.base import Patcher, PatcherConfig, as_byte_batch, register_patcher
 from bytelm.patching.constrain import OVERFLOW_MODES, constrain_ends, naive_constrain_ends, size_limits
 from bytelm.patching.entropy import EntropyModelConfig, EntropyModelPatcher, fit_threshold, next_byte_entropy
 from bytelm.patching.fixed import FixedConfig, FixedPatcher
+from bytelm.patching.registry import get_patcher, list_patchers, patcher_class
 from bytelm.patching.packing import Packing, pack, pack_index, patch_ids, patch_lengths, patch_offsets, unpack
 from bytelm.patching.space import SpaceConfig, SpacePatcher
 from bytelm.patching.utf8 import char_end_mask

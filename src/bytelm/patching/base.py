@@ -1,4 +1,5 @@
-"""The patcher contract, the shared size options, and the registry of patchers by name.
+"""The patcher contract, the shared size options, and ``register_patcher`` (lookup by name is
+``bytelm.patching.registry``).
 
 A patcher maps bytes x (B, T) to ends (B, T) bool: ends[b, t] is True iff a patch ends at byte
 t. The last byte of a row is not forced to be an end (the stream may continue); a caller that
@@ -124,28 +125,6 @@ def make_config(cls: type, config: Any, overrides: dict[str, Any], what: str):
 
 
 def register_patcher(cls: type["Patcher"]) -> type["Patcher"]:
-    """Class decorator: makes ``cls`` available to ``get_patcher(cls.name)``."""
+    """Class decorator: makes ``cls`` available to ``bytelm.patching.get_patcher(cls.name)``."""
     _PATCHERS[cls.name] = cls
     return cls
-
-
-def list_patchers() -> list[str]:
-    """Names accepted by ``get_patcher``."""
-    import bytelm.patching  # noqa: F401 - registers the built-in patchers
-    return sorted(_PATCHERS)
-
-
-def patcher_class(name: str) -> type[Patcher]:
-    """The class registered as ``name`` (its ``config_class`` lists the options)."""
-    known = list_patchers()
-    if name not in known:
-        close = difflib.get_close_matches(name, known, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else f"; known: {', '.join(known)}"
-        raise UserError(f"unknown patcher {name!r}{hint}")
-    return _PATCHERS[name]
-
-
-def get_patcher(name: str, **kwargs: Any) -> Patcher:
-    """The patcher registered as ``name``, built with config fields (and, for entropy-model,
-    ``model=``) as keyword arguments; an unknown name or option is a UserError."""
-    return patcher_class(name)(**kwargs)

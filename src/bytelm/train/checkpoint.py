@@ -7,82 +7,26 @@ executing code.
     CKPT/optimizer.pt         (training runs) optimizer state, read with weights_only=True
     CKPT/rng.safetensors      (training runs) torch RNG states
 
-A directory is written under a temporary name, every file fsynced, then swapped in with two
-renames (old -> .old, tmp -> final) and the old one deleted. If the process dies at any point,
-the previous checkpoint is still complete under its name or, in the instant between the two
+Written atomically (``bytelm.io.atomic_write_dir``): if the process dies at any point, the
+previous checkpoint is still complete under its name or, in the instant between the two
 renames, under ``.old`` where ``resolve_checkpoint`` finds it.
 """
 import json
-import os
-import shutil
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
-from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from bytelm.errors import UserError
+# the low-level I/O lives in bytelm.io; re-exported here for existing callers
+from bytelm.io import (CONFIG, WEIGHTS, atomic_write_bytes, atomic_write_dir,  # noqa: F401
+                       HF_PREFIX, model_state_dict, read_weights, save_model, unwrap,
+                       write_model_files)
 
-CONFIG = "config.json"
-WEIGHTS = "model.safetensors"
 TRAINER_STATE = "trainer_state.json"
 OPTIMIZER = "optimizer.pt"
 RNG = "rng.safetensors"
-HF_PREFIX = "bytelm."
-
-
-def _fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Writes ``data`` to ``path`` through a temp file + fsync + rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_path(path.parent)
-
-
-def atomic_write_dir(final: Path, write: Callable[[Path], None]) -> None:
-    """Calls ``write(tmp_dir)`` then swaps tmp_dir in as ``final``; see the module docstring."""
-    final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
-    old = final.with_name(f"{final.name}.old")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
-    try:
-        write(tmp)
-        for f in tmp.iterdir():
-            _fsync_path(f)
-        _fsync_path(tmp)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    # If ``final`` is missing, an earlier swap died between its renames and ``old`` holds the
-    # only complete checkpoint: it must survive until ``tmp`` is in place.
-    if final.exists():
-        if old.exists():
-            shutil.rmtree(old)
-        os.rename(final, old)
-    os.rename(tmp, final)
-    _fsync_path(final.parent)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def resolve_checkpoint(path) -> Path:
@@ -98,40 +42,6 @@ def resolve_checkpoint(path) -> Path:
     if not p.exists():
         raise UserError(f"checkpoint not found: {path}")
     raise UserError(f"not a bytelm checkpoint (no {CONFIG}): {path}")
-
-
-def model_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """Weights of ``model`` (unwrapping DDP / torch.compile), contiguous, on CPU."""
-    m = unwrap(model)
-    return {k: v.detach().contiguous().cpu() for k, v in m.state_dict().items()}
-
-
-def unwrap(model: torch.nn.Module) -> torch.nn.Module:
-    while True:
-        if hasattr(model, "module"):
-            model = model.module
-        elif hasattr(model, "_orig_mod"):
-            model = model._orig_mod
-        else:
-            return model
-
-
-def _config_json(model) -> bytes:
-    from bytelm import __version__
-    m = unwrap(model)
-    d = {"bytelm_version": __version__, "model_type": m.config.family, **m.config.to_dict()}
-    return (json.dumps(d, indent=2, sort_keys=True) + "\n").encode()
-
-
-def write_model_files(model, d: Path, state: dict[str, torch.Tensor] | None = None) -> None:
-    (d / CONFIG).write_bytes(_config_json(model))
-    save_file(state if state is not None else model_state_dict(model), str(d / WEIGHTS),
-              metadata={"format": "pt"})
-
-
-def save_model(model, path) -> None:
-    """Saves config.json + model.safetensors into directory ``path`` atomically."""
-    atomic_write_dir(Path(path), lambda d: write_model_files(model, d))
 
 
 def read_config(ckpt: Path):
@@ -150,21 +60,6 @@ def read_config(ckpt: Path):
         return config_from_dict(d)
     except TypeError as e:
         raise UserError(f"bad model config in {ckpt / CONFIG}: {e}") from None
-
-
-def read_weights(ckpt: Path) -> dict[str, torch.Tensor]:
-    f = ckpt / WEIGHTS
-    if not f.is_file():
-        raise UserError(f"corrupted checkpoint {ckpt}: {WEIGHTS} is missing")
-    try:
-        state = load_file(str(f))
-    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise UserError(f"corrupted checkpoint {ckpt}: cannot read {WEIGHTS} ({msg})") from None
-    # `bytelm export-hf` stores the weights under the transformers wrapper's attribute
-    if state and all(k.startswith(HF_PREFIX) for k in state):
-        state = {k[len(HF_PREFIX):]: v for k, v in state.items()}
-    return state
 
 
 def load_weights_into(model: torch.nn.Module, state: dict[str, torch.Tensor], where: str) -> None:

@@ -18,6 +18,7 @@ from bytelm.config import RunConfig, dump_json, run_config_from_dict
 from bytelm.errors import UserError
 from bytelm.nn.loss import byte_cross_entropy
 from bytelm.optim import build_optimizer
+from bytelm.precision import autocast_ctx
 from bytelm.registry import create_model
 from bytelm.train import checkpoint as ckpt_io
 from bytelm.train import distributed as D
@@ -43,14 +44,6 @@ def resolve_data_dir(cfg: RunConfig, info: D.DistInfo) -> Path:
     if not info.is_main:
         path = default_corpus_dir(max_bytes=cfg.data.default_corpus_bytes)
     return path
-
-
-def autocast_ctx(device: torch.device, precision: str):
-    """bf16 autocast on CUDA (precision auto/bf16); fp32 otherwise."""
-    use_bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")
-    if use_bf16:
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 def _full_state(model, optimizer, info: D.DistInfo):

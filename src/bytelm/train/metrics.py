@@ -19,7 +19,7 @@ class MetricsLogger:
             # (and a line cut short by a crash)
             keep = [ln for ln in self.path.read_text().splitlines()
                     if _step_of(ln) is not None and _step_of(ln) <= truncate_after_step]
-            from bytelm.train.checkpoint import atomic_write_bytes
+            from bytelm.io import atomic_write_bytes
             atomic_write_bytes(self.path, "".join(ln + "\n" for ln in keep).encode())
         self._f = open(self.path, "a")
         self._tb = self._wb = None

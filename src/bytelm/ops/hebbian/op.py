@@ -3,10 +3,11 @@
 graph: Dynamo records each op as one opaque call (shapes from ``register_fake``), AOTAutograd
 puts its backward into the compiled backward graph (``register_autograd``).
 
-Kernels: on CUDA fla's chunk_gla forward and backward (``triton.fla_forward`` /
-``fla_backward``); on any other device the pure-PyTorch ``chunk_hebbian`` forward and the
+Kernels: the ops' own bodies run the pure-PyTorch ``chunk_hebbian`` forward and the
 reverse-loop ``naive_hebbian_backward`` (a reference, slow for long sequences: it is there so
 the op's compile path can be tested on CPU; the CPU training path itself is ``chunk_hebbian``).
+On CUDA, ``bytelm.ops.hebbian.triton`` registers fla's chunk_gla forward and backward as the
+ops' CUDA kernels (``register_kernel``), so this module never imports the GPU code.
 
 Custom ops return tensors only: a final state that was not asked for is an empty (0,) tensor
 (and so is dh0 without an initial state); ``hebbian_op`` turns it back into None.
@@ -29,12 +30,14 @@ def _none(like: Tensor) -> Tensor:
 def hebbian_fwd(q: Tensor, k: Tensor, v: Tensor, g: Tensor, initial_state: Optional[Tensor],
                 scale: float, output_final_state: bool) -> tuple[Tensor, Tensor]:
     """o (B, T, H, V) in v's dtype and the final state (B, H, K, V) fp32, or (0,) if not asked."""
-    if q.device.type == "cuda":
-        from bytelm.ops.hebbian.triton import fla_forward
-        o, S = fla_forward(q, k, v, g, initial_state, scale, output_final_state)
-    else:
-        o, S = chunk_hebbian(q, k, v, g, scale=scale, initial_state=initial_state,
-                             output_final_state=output_final_state)
+    o, S = chunk_hebbian(q, k, v, g, scale=scale, initial_state=initial_state,
+                         output_final_state=output_final_state)
+    return fwd_outputs(o, S, q, v, output_final_state)
+
+
+def fwd_outputs(o: Tensor, S: Optional[Tensor], q: Tensor, v: Tensor,
+                output_final_state: bool) -> tuple[Tensor, Tensor]:
+    """A forward kernel's (o, S) as ``hebbian_fwd`` returns them (every device's kernel)."""
     # outputs have the fake's (contiguous) layout, and never alias an input
     return o.to(v.dtype).contiguous(), (S.float().contiguous() if output_final_state else _none(q))
 
@@ -52,13 +55,15 @@ def hebbian_bwd(q: Tensor, k: Tensor, v: Tensor, g: Tensor, initial_state: Optio
                 do: Tensor, dfinal_state: Optional[Tensor],
                 scale: float) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     """dq, dk, dv, dg in the dtypes of q, k, v, g; dh0 fp32 ((0,) without an initial state)."""
-    if q.device.type == "cuda":
-        from bytelm.ops.hebbian.triton import fla_backward
-        dq, dk, dv, dg, dh0 = fla_backward(q, k, v, g, initial_state, do, dfinal_state, scale)
-    else:
-        dq, dk, dv, dg, dh0 = naive_hebbian_backward(q, k, v, g, do, scale=scale,
-                                                     initial_state=initial_state,
-                                                     dfinal_state=dfinal_state)
+    grads = naive_hebbian_backward(q, k, v, g, do, scale=scale, initial_state=initial_state,
+                                   dfinal_state=dfinal_state)
+    return bwd_outputs(grads, q, k, v, g, initial_state)
+
+
+def bwd_outputs(grads: tuple, q: Tensor, k: Tensor, v: Tensor, g: Tensor,
+                initial_state: Optional[Tensor]) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """A backward kernel's (dq, dk, dv, dg, dh0) as ``hebbian_bwd`` returns them."""
+    dq, dk, dv, dg, dh0 = grads
     dh0 = _none(q) if initial_state is None else dh0.float().contiguous()
     return (dq.to(q.dtype).contiguous(), dk.to(k.dtype).contiguous(),
             dv.to(v.dtype).contiguous(), dg.to(g.dtype).contiguous(), dh0)

@@ -9,7 +9,9 @@ cu_seqlens_cpu)`` with q, k, g (B, T, H, K), v (B, T, H, V), state (N, H, K, V) 
 fla's ``chunk_gla`` is ``@torch.compiler.disable``: every call was a graph break in a compiled
 model (7 per forward of agiformer-31m). ``triton_hebbian`` therefore runs fla's forward and
 backward (``fla_forward``, ``fla_backward``: what its ``ChunkGLAFunction`` runs) inside the
-custom ops of ``bytelm.ops.hebbian.op``, which torch.compile keeps in the graph as opaque calls.
+custom ops of ``bytelm.ops.hebbian.op``, which torch.compile keeps in the graph as opaque calls:
+this module registers them as those ops' CUDA kernels (``register_kernel``; the op module itself
+holds only the CPU bodies and imports nothing from here).
 """
 import math
 import os
@@ -18,7 +20,7 @@ import sys
 import torch
 
 from bytelm.ops.dispatch import probe_once
-from bytelm.ops.hebbian.op import hebbian_op
+from bytelm.ops.hebbian.op import bwd_outputs, fwd_outputs, hebbian_bwd, hebbian_fwd, hebbian_op
 
 
 def _probe() -> bool:
@@ -192,3 +194,15 @@ def fla_backward(q, k, v, g, initial_state, do, dfinal_state, scale: float):
             h=None, A=A, do=do, dht=dht, state_v_first=False, cu_seqlens=None,
             chunk_size=chunk_size, chunk_indices=None)
     return dq.to(q.dtype), dk.to(k.dtype), dv.to(v.dtype), dg.float().sum(-1), dh0
+
+
+@hebbian_fwd.register_kernel("cuda")
+def _hebbian_fwd_cuda(q, k, v, g, initial_state, scale, output_final_state):
+    o, S = fla_forward(q, k, v, g, initial_state, scale, output_final_state)
+    return fwd_outputs(o, S, q, v, output_final_state)
+
+
+@hebbian_bwd.register_kernel("cuda")
+def _hebbian_bwd_cuda(q, k, v, g, initial_state, do, dfinal_state, scale):
+    grads = fla_backward(q, k, v, g, initial_state, do, dfinal_state, scale)
+    return bwd_outputs(grads, q, k, v, g, initial_state)

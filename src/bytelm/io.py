@@ -1,0 +1,132 @@
+"""Low-level I/O: atomic file and directory writes, safetensors model files, and unwrapping a
+model from its DDP / torch.compile wrappers. It imports nothing of bytelm above ``errors``, so
+models, optimizers, config and the trainer can all use it (``bytelm.train.checkpoint`` builds
+checkpoints on top of it).
+
+A directory is written under a temporary name, every file fsynced, then swapped in with two
+renames (old -> .old, tmp -> final) and the old one deleted. If the process dies at any point,
+the previous directory is still complete under its name or, in the instant between the two
+renames, under ``.old`` (where ``bytelm.train.checkpoint.resolve_checkpoint`` finds it).
+"""
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Callable
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from bytelm.errors import UserError
+from bytelm.version import __version__
+
+CONFIG = "config.json"
+WEIGHTS = "model.safetensors"
+
+# key prefix of the weights in a `bytelm export-hf` directory (the wrapper's attribute)
+HF_PREFIX = "bytelm."
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Writes ``data`` to ``path`` through a temp file + fsync + rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_path(path.parent)
+
+
+def atomic_write_dir(final: Path, write: Callable[[Path], None]) -> None:
+    """Calls ``write(tmp_dir)`` then swaps tmp_dir in as ``final``; see the module docstring."""
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
+    old = final.with_name(f"{final.name}.old")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    try:
+        write(tmp)
+        for f in tmp.iterdir():
+            _fsync_path(f)
+        _fsync_path(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    # If ``final`` is missing, an earlier swap died between its renames and ``old`` holds the
+    # only complete checkpoint: it must survive until ``tmp`` is in place.
+    if final.exists():
+        if old.exists():
+            shutil.rmtree(old)
+        os.rename(final, old)
+    os.rename(tmp, final)
+    _fsync_path(final.parent)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def model_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """Weights of ``model`` (unwrapping DDP / torch.compile), contiguous, on CPU."""
+    m = unwrap(model)
+    return {k: v.detach().contiguous().cpu() for k, v in m.state_dict().items()}
+
+
+def unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    """The model inside any DDP (``.module``) and torch.compile (``._orig_mod``) wrappers."""
+    while True:
+        if hasattr(model, "module"):
+            model = model.module
+        elif hasattr(model, "_orig_mod"):
+            model = model._orig_mod
+        else:
+            return model
+
+
+def _config_json(model) -> bytes:
+    m = unwrap(model)
+    d = {"bytelm_version": __version__, "model_type": m.config.family, **m.config.to_dict()}
+    return (json.dumps(d, indent=2, sort_keys=True) + "\n").encode()
+
+
+def write_model_files(model, d: Path, state: dict[str, torch.Tensor] | None = None) -> None:
+    """Writes ``d/config.json`` and ``d/model.safetensors`` (``state`` or the model's weights)."""
+    (d / CONFIG).write_bytes(_config_json(model))
+    save_file(state if state is not None else model_state_dict(model), str(d / WEIGHTS),
+              metadata={"format": "pt"})
+
+
+def save_model(model, path) -> None:
+    """Saves config.json + model.safetensors into directory ``path`` atomically."""
+    atomic_write_dir(Path(path), lambda d: write_model_files(model, d))
+
+
+def read_weights(ckpt: Path) -> dict[str, torch.Tensor]:
+    """``ckpt/model.safetensors``; a missing or unreadable file is a one-line UserError."""
+    f = ckpt / WEIGHTS
+    if not f.is_file():
+        raise UserError(f"corrupted checkpoint {ckpt}: {WEIGHTS} is missing")
+    try:
+        state = load_file(str(f))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise UserError(f"corrupted checkpoint {ckpt}: cannot read {WEIGHTS} ({msg})") from None
+    # `bytelm export-hf` stores the weights under the transformers wrapper's attribute
+    if state and all(k.startswith(HF_PREFIX) for k in state):
+        state = {k[len(HF_PREFIX):]: v for k, v in state.items()}
+    return state
