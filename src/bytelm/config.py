@@ -133,7 +133,9 @@ class TrainConfig:
     eval_bytes: int = 1_000_000
     """bytes of the validation split used by periodic validation; 0: the whole split."""
     time_budget_min: float = 0.0
-    """if > 0: after a short timing, steps is lowered so the run ends in about this many minutes."""
+    """if > 0: a wall-clock cap in minutes on the whole run (final validation and checkpoint
+    included); after every step the run's length (and so the schedule's end) is re-planned from
+    the recent steps' times, and steps is only an upper bound."""
     parallel: Literal["ddp", "fsdp"] = "ddp"
     """multi-process strategy under torchrun."""
     tensorboard: bool = False

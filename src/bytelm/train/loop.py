@@ -21,6 +21,7 @@ from bytelm.optim import build_optimizer
 from bytelm.registry import create_model
 from bytelm.train import checkpoint as ckpt_io
 from bytelm.train import distributed as D
+from bytelm.train.budget import WallClockBudget
 from bytelm.train.metrics import MetricsLogger
 from bytelm.train.perf import mfu, peak_memory_gib, peak_tflops
 from bytelm.train.schedule import lr_factor
@@ -121,6 +122,9 @@ class Trainer:
         self.best_val = math.inf
         self.bytes_seen = 0
         self.train_time = 0.0
+        self.budget_used = 0.0  # wall seconds of the time budget spent by earlier invocations
+        self.budget: WallClockBudget | None = None
+        self._logged_plan = 0
         state = None
         if resume:
             state, osd, rng, weights = ckpt_io.load_training(self.last_dir)
@@ -143,6 +147,7 @@ class Trainer:
             self.best_val = state.get("best_val", math.inf)
             self.bytes_seen = state.get("bytes_seen", 0)
             self.train_time = state.get("train_time", 0.0)
+            self.budget_used = state.get("budget_used_s", self.train_time)
             torch.set_rng_state(rng["cpu"])
             if "cuda" in rng and self.device.type == "cuda":
                 torch.cuda.set_rng_state(rng["cuda"], self.device)
@@ -247,6 +252,7 @@ class Trainer:
     def trainer_state(self) -> dict:
         return {"step": self.step, "total_steps": self.total_steps, "best_val": self.best_val,
                 "bytes_seen": self.bytes_seen, "train_time": self.train_time,
+                "budget_used_s": self.budget.elapsed() if self.budget else self.budget_used,
                 "sampler": self.sampler.state_dict(), "run_config": self.cfg.to_dict(),
                 "world_size": self.info.world_size}
 
@@ -278,15 +284,17 @@ class Trainer:
         cfg, info = self.cfg, self.info
         tc = cfg.train
         start_step = self.step
-        stop_at = self.total_steps if not tc.stop_after else min(self.total_steps,
-                                                                 start_step + tc.stop_after)
+        slice_end = start_step + tc.stop_after if tc.stop_after else math.inf
+        stop_at = min(self.total_steps, slice_end)
         pbar = tqdm(total=self.total_steps, initial=self.step, disable=not (tc.progress and info.is_main),
                     desc="train", unit="step", dynamic_ncols=True)
         pending: list[tuple[int, torch.Tensor, torch.Tensor]] = []
         last_val = None
-        budget_s = tc.time_budget_min * 60
+        self.budget = budget = (WallClockBudget(tc.time_budget_min * 60, used_s=self.budget_used)
+                                if tc.time_budget_min else None)
+        # the final validation's cost in training steps (a forward is ~1/3 of forward + backward)
+        eval_equiv = (tc.eval_bytes or len(self.val_split)) / self.bytes_per_step / 3
         t_mark = time.perf_counter()
-        calib_from = None
         self.model.train()
         if self.curriculum is not None and self.step == 0:
             self._log(self.curriculum.stage_record(0, 0))
@@ -295,12 +303,10 @@ class Trainer:
             pending.append((self.step, loss, gnorm))
             if self.curriculum is not None and self.curriculum.is_transition(self.step):
                 self._log(self.curriculum.stage_record(self.step, self.bytes_seen))
-            if budget_s and self.step - start_step == 3:
-                self._sync()
-                calib_from = (self.step, self.train_time + time.perf_counter() - t_mark)
-            if budget_s and calib_from and self.step - calib_from[0] == 20:
-                self._calibrate(calib_from, t_mark, budget_s)
-                stop_at = min(stop_at, self.total_steps)
+            if budget is not None:
+                budget.mark_step(self.step)
+                self._replan(budget, eval_equiv)
+                stop_at = min(self.total_steps, slice_end)
                 pbar.total = self.total_steps
             pbar.update(1)
             at_end = self.step >= stop_at
@@ -314,6 +320,7 @@ class Trainer:
                 pending = []
                 t_mark = time.perf_counter()
             if do_eval:
+                t_eval = time.perf_counter()
                 last_val = self.validate()
                 improved = last_val["bpb"] < self.best_val
                 self.best_val = min(self.best_val, last_val["bpb"])
@@ -321,7 +328,13 @@ class Trainer:
                            **{k: v for k, v in last_val.items() if isinstance(v, (int, float))}})
                 self.save([self.last_dir] + ([self.best_dir] if improved else []))
                 t_mark = time.perf_counter()
+                if budget is not None:
+                    budget.paused(t_mark - t_eval)
         pbar.close()
+        if budget is not None:
+            self._log_budget(budget)
+            log.info("time budget: %d steps in %.1f s of %.1f", self.step, budget.elapsed(),
+                     budget.budget_s)
         summary = self._summary(last_val, stopped_early=self.step < self.total_steps)
         if info.is_main:
             dump_json(summary, self.run_dir / "summary.json")
@@ -332,21 +345,27 @@ class Trainer:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
 
-    def _calibrate(self, calib_from, t_mark: float, budget_s: float) -> None:
-        """Fixes total_steps so the run ends in about budget_s (8% kept for validations)."""
-        self._sync()
-        step0, t0 = calib_from
-        elapsed = self.train_time + time.perf_counter() - t_mark
-        per_step = (elapsed - t0) / (self.step - step0)
-        fit = int((budget_s * 0.92 - elapsed) / per_step) + self.step
-        # every rank must agree on the schedule
-        t = D.all_reduce_mean(torch.tensor(float(fit), device=self.device), self.info)
-        self.total_steps = max(self.step + 1, min(self.total_steps, int(t.item())))
+    def _replan(self, budget: WallClockBudget, eval_equiv: float) -> None:
+        """Sets total_steps to what fits the time budget (the schedule's end moves with it)."""
+        total = budget.plan(self.step, self.cfg.train.steps, eval_equiv)
+        if self.info.world_size > 1:  # every rank must agree on the schedule and the stop
+            t = torch.tensor(float(-1 if total is None else total), device=self.device)
+            total = int(D.all_reduce_mean(t, self.info).item())
+            total = None if total < 0 else total
+        if total is None or total == self.total_steps:
+            return
+        self.total_steps = total
         if self.curriculum is not None:
-            self.curriculum.set_total_steps(self.total_steps)
-        log.info("time budget: %.1f ms/step -> %d steps", per_step * 1e3, self.total_steps)
-        self._log({"kind": "calibration", "step": self.step, "ms_per_step": per_step * 1e3,
-                   "total_steps": self.total_steps})
+            self.curriculum.set_total_steps(total)
+        if not self._logged_plan or abs(total - self._logged_plan) > 0.1 * self._logged_plan:
+            self._logged_plan = total
+            self._log_budget(budget)
+
+    def _log_budget(self, budget: WallClockBudget) -> None:
+        per = budget.step_s() or 0.0
+        log.debug("time budget: %.1f ms/step -> %d steps", per * 1e3, self.total_steps)
+        self._log({"kind": "budget", "step": self.step, "ms_per_step": per * 1e3,
+                   "total_steps": self.total_steps, "elapsed_s": budget.elapsed()})
 
     def _flush(self, pending, pbar) -> None:
         """Moves pending losses to the host, checks them, logs them (one sync per log interval)."""
@@ -406,6 +425,7 @@ class Trainer:
                 "peak_memory_gib": peak_memory_gib(self.device), "world_size": self.info.world_size,
                 "device": torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "cpu",
                 "val_bpb": last_val["bpb"] if last_val else None, "best_val_bpb": self.best_val,
+                "budget_used_s": self.budget.elapsed() if self.budget else None,
                 "run_dir": str(self.run_dir)}
 
 
