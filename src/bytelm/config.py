@@ -24,6 +24,12 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 
+# sanity bounds: a value beyond them is a typo, not an experiment (1e8 sequences per batch
+# would ask for terabytes at once; AdamW and SGD diverge long before lr 1e3; 1e300 overflows float32)
+MAX_BATCH = 1 << 16
+MAX_LR = 1e3
+
+
 @dataclass(kw_only=True)
 class DataConfig:
     path: str = ""
@@ -84,7 +90,7 @@ class OptimConfig:
     """enhanced_sgd: seed of the controller's generator."""
 
     def __post_init__(self):
-        _check(self.lr > 0, "optim.lr must be > 0")
+        _check(0 < self.lr <= MAX_LR, f"optim.lr must be in (0, {MAX_LR:g}]")
         _check(all(0 <= b < 1 for b in self.betas), "optim.betas must be in [0, 1)")
         _check(0 <= self.momentum < 1, "optim.momentum must be in [0, 1)")
         _check(self.weight_decay >= 0, "optim.weight_decay must be >= 0")
@@ -132,6 +138,9 @@ class TrainConfig:
     """steps between validations (and checkpoints); 0: only at the end."""
     eval_bytes: int = 1_000_000
     """bytes of the validation split used by periodic validation; 0: the whole split."""
+    collapse_bpb: float = 1.0
+    """a validation this many bits/byte worse than the best so far (or non-finite) counts as a
+    collapse: the run stops without overwriting ckpt/last; 0: only non-finite ones."""
     time_budget_min: float = 0.0
     """if > 0: a wall-clock cap in minutes on the whole run (final validation and checkpoint
     included); after every step the run's length (and so the schedule's end) is re-planned from
@@ -153,8 +162,11 @@ class TrainConfig:
     def __post_init__(self):
         for k in ("steps", "batch_size", "grad_accum", "log_every"):
             _check(getattr(self, k) >= 1, f"train.{k} must be >= 1")
+        for k in ("batch_size", "grad_accum"):
+            _check(getattr(self, k) <= MAX_BATCH, f"train.{k} must be <= {MAX_BATCH:,}")
         _check(self.eval_every >= 0, "train.eval_every must be >= 0")
         _check(self.eval_bytes >= 0, "train.eval_bytes must be >= 0")
+        _check(self.collapse_bpb >= 0, "train.collapse_bpb must be >= 0")
         _check(self.time_budget_min >= 0, "train.time_budget_min must be >= 0")
         _check(self.stop_after >= 0, "train.stop_after must be >= 0")
         _check(self.peak_tflops >= 0, "train.peak_tflops must be >= 0")
@@ -171,7 +183,7 @@ class EvalConfig:
     scored byte (after the first window) sees at least seq_len - stride bytes of context."""
 
     def __post_init__(self):
-        _check(self.batch_size >= 1, "eval.batch_size must be >= 1")
+        _check(1 <= self.batch_size <= MAX_BATCH, f"eval.batch_size must be in [1, {MAX_BATCH:,}]")
         _check(self.stride >= 0, "eval.stride must be >= 0")
 
 

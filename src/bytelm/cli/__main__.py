@@ -5,6 +5,7 @@ import os
 import sys
 
 from bytelm.errors import UserError
+from bytelm.interrupts import Terminated, termination_as_interrupt
 
 
 class _Parser(argparse.ArgumentParser):
@@ -62,13 +63,21 @@ def main(argv: list[str] | None = None) -> int:
         if extra and not getattr(args, "accepts_overrides", False):
             raise UserError(f"unrecognized arguments: {' '.join(extra)}")
         args.overrides = split_overrides(extra) if extra else {}
-        return args.func(args) or 0
+        with termination_as_interrupt():
+            return args.func(args) or 0
     except UserError as e:
         print(f"bytelm: error: {e}", file=sys.stderr)
         return 2
+    except Terminated as e:
+        print(f"bytelm: stopped by {e}", file=sys.stderr)
+        return 128 + e.signum
     except KeyboardInterrupt:
         print("bytelm: interrupted", file=sys.stderr)
         return 130
+    except MemoryError:
+        print("bytelm: error: out of memory (lower the batch size, context or model size)",
+              file=sys.stderr)
+        return 2
     except BrokenPipeError:
         # the reader went away (e.g. `| head`); not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -78,7 +87,20 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(e, NonFiniteLossError):
             print(f"bytelm: error: {e}", file=sys.stderr)
             return 3
+        if _out_of_memory(e):
+            first = (str(e).splitlines() or [""])[0][:200]
+            print(f"bytelm: error: out of memory (lower the batch size, context or model size): "
+                  f"{first}", file=sys.stderr)
+            return 2
         raise
+
+
+def _out_of_memory(e: BaseException) -> bool:
+    """torch reports a failed allocation as OutOfMemoryError (CUDA) or a RuntimeError (CPU)."""
+    msg = str(e)
+    return (type(e).__name__ == "OutOfMemoryError"
+            or (isinstance(e, RuntimeError) and ("can't allocate memory" in msg
+                                                 or "not enough memory" in msg)))
 
 
 if __name__ == "__main__":

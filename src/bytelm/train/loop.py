@@ -6,6 +6,7 @@ RNG, best metric), so ``--resume`` reproduces the loss sequence of an uninterrup
 """
 import contextlib
 import dataclasses
+import json
 import logging
 import math
 import time
@@ -22,7 +23,8 @@ from bytelm.registry import create_model
 from bytelm.train import checkpoint as ckpt_io
 from bytelm.train import distributed as D
 from bytelm.train.budget import WallClockBudget
-from bytelm.train.metrics import MetricsLogger
+from bytelm.train.locks import RunLock
+from bytelm.train.metrics import MetricsLogger, check_backends
 from bytelm.train.perf import mfu, peak_memory_gib, peak_tflops
 from bytelm.train.schedule import lr_factor
 
@@ -82,6 +84,20 @@ class Trainer:
         self.best_dir = self.run_dir / "ckpt" / "best"
         if self.run_dir.exists() and not self.run_dir.is_dir():
             raise UserError(f"{self.run_dir} exists and is not a folder")
+        # one writer per run directory, taken before anything is checked or written
+        self.lock = RunLock(self.run_dir)
+        if info.is_main:
+            self.lock.acquire()
+        try:
+            self._setup(cfg, info, resume)
+        except BaseException:
+            self.lock.release()
+            raise
+
+    def _setup(self, cfg: RunConfig, info: D.DistInfo, resume: bool) -> None:
+        check_backends(cfg.train.tensorboard, cfg.train.wandb)
+        if info.is_main:
+            ckpt_io.remove_stale_temps(self.run_dir)
         has_ckpt = (self.last_dir / ckpt_io.CONFIG).is_file() or \
             (self.last_dir.with_name("last.old") / ckpt_io.CONFIG).is_file()
         if has_ckpt and not resume:
@@ -132,25 +148,7 @@ class Trainer:
         self.wrapped = D.wrap(self.model, info, cfg.train.parallel)
         self.optimizer = build_optimizer(self.model, cfg.optim)
         if state is not None:
-            _load_optimizer(self.wrapped, self.optimizer, osd)
-            self.sampler.load_state_dict(state["sampler"])
-            self.step = state["step"]
-            self.total_steps = state["total_steps"]
-            saved_steps = state["run_config"]["train"]["steps"]
-            if cfg.train.steps != saved_steps:
-                # a longer (or shorter) run asked for on resume: the schedule spans the new length
-                log.warning("resume: train.steps %d -> %d", saved_steps, cfg.train.steps)
-                self.total_steps = cfg.train.steps
-                if self.total_steps <= self.step:
-                    raise UserError(f"train.steps={cfg.train.steps} but the run is already at "
-                                    f"step {self.step}")
-            self.best_val = state.get("best_val", math.inf)
-            self.bytes_seen = state.get("bytes_seen", 0)
-            self.train_time = state.get("train_time", 0.0)
-            self.budget_used = state.get("budget_used_s", self.train_time)
-            torch.set_rng_state(rng["cpu"])
-            if "cuda" in rng and self.device.type == "cuda":
-                torch.cuda.set_rng_state(rng["cuda"], self.device)
+            self._restore(state, osd, rng)
         if self.curriculum is not None:
             self.curriculum.set_total_steps(self.total_steps)
         # reduce-overhead: CUDA graphs, whose outputs the next replay overwrites (see train_step)
@@ -175,6 +173,49 @@ class Trainer:
         # (bytes, seconds) of each log interval, for the steady-state rate (compile excluded)
         self.intervals: list[tuple[int, float]] = []
         self.last_stats: dict = {}
+
+    def _restore(self, state: dict, osd: dict, rng: dict) -> None:
+        """Optimizer, sampler, counters and RNG from a training checkpoint (damage: one line)."""
+        cfg = self.cfg
+        saved = (state.get("run_config") or {}).get("optim", {}).get("name", cfg.optim.name)
+        if saved != cfg.optim.name:
+            raise UserError(f"{self.last_dir} holds the state of optimizer {saved}; it cannot resume "
+                            f"as optim.name={cfg.optim.name} (drop --optim.name or start a new run)")
+        groups = [len(g["params"]) for g in self.optimizer.state_dict()["param_groups"]]
+        try:
+            ok = [len(g["params"]) for g in osd["param_groups"]] == groups
+        except (KeyError, TypeError):
+            ok = False
+        if not ok:
+            raise UserError(f"damaged training checkpoint {self.last_dir}: its optimizer state does "
+                            f"not fit optim.name={cfg.optim.name} and this model (parameter groups)")
+        try:
+            _load_optimizer(self.wrapped, self.optimizer, osd)
+        except (KeyError, ValueError, TypeError, RuntimeError, IndexError) as e:
+            raise UserError(f"damaged training checkpoint {self.last_dir}: its optimizer state does "
+                            f"not fit optim.name={cfg.optim.name} and this model "
+                            f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+        try:
+            self.sampler.load_state_dict(state["sampler"])
+            torch.set_rng_state(rng["cpu"])
+            if "cuda" in rng and self.device.type == "cuda":
+                torch.cuda.set_rng_state(rng["cuda"], self.device)
+            saved_steps = state["run_config"]["train"]["steps"]
+            self.step, self.total_steps = state["step"], state["total_steps"]
+        except (KeyError, ValueError, TypeError, RuntimeError, IndexError) as e:
+            raise UserError(f"damaged training checkpoint {self.last_dir}: cannot restore its "
+                            f"sampler, RNG or counters ({type(e).__name__}: {e})") from None
+        if cfg.train.steps != saved_steps:
+            # a longer (or shorter) run asked for on resume: the schedule spans the new length
+            log.warning("resume: train.steps %d -> %d", saved_steps, cfg.train.steps)
+            self.total_steps = cfg.train.steps
+            if self.total_steps <= self.step:
+                raise UserError(f"train.steps={cfg.train.steps} but the run is already at "
+                                f"step {self.step}")
+        self.best_val = state.get("best_val", math.inf)
+        self.bytes_seen = state.get("bytes_seen", 0)
+        self.train_time = state.get("train_time", 0.0)
+        self.budget_used = state.get("budget_used_s", self.train_time)
 
     # --- one optimizer step -------------------------------------------------------------------
     def train_step(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -264,12 +305,37 @@ class Trainer:
             bad += (~torch.isfinite(t.detach())).any().float()
         return D.all_reduce_mean(bad, self.info).item() == 0
 
+    def good_checkpoints(self) -> str:
+        """Where the good checkpoints of this run are, in words (for a message that stops it)."""
+        found = []
+        for d in (self.last_dir, self.best_dir):
+            try:
+                step = json.loads((d / ckpt_io.TRAINER_STATE).read_text())["step"]
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            found.append(f"{d} (step {step})")
+        if not found:
+            return "no checkpoint was written before it"
+        return "the good checkpoints are " + " and ".join(found)
+
+    def _check_collapse(self, bpb: float) -> None:
+        """Stops (before ``ckpt/last`` is overwritten) when validation has collapsed: non-finite,
+        or train.collapse_bpb bits/byte worse than the best so far."""
+        margin = self.cfg.train.collapse_bpb
+        if math.isfinite(bpb) and not (margin and math.isfinite(self.best_val)
+                                       and bpb > self.best_val + margin):
+            return
+        raise NonFiniteLossError(
+            f"validation collapsed at step {self.step} ({bpb:.3f} bits/byte, best {self.best_val:.3f});"
+            f" not saving over {self.last_dir}; {self.good_checkpoints()} (lower optim.lr, or "
+            "raise train.collapse_bpb if this is expected)")
+
     def save(self, dirs: list[Path]) -> None:
         # an update can make the weights NaN/Inf while the loss that preceded it was finite
         if not self.weights_finite():
             raise NonFiniteLossError(
-                f"non-finite weights after step {self.step}; not saving them. The last good "
-                f"checkpoint is in {self.last_dir} (lower optim.lr or check the data)")
+                f"non-finite weights after step {self.step}; not saving them; "
+                f"{self.good_checkpoints()} (lower optim.lr or check the data)")
         if self.info.enabled:
             msd, osd = _full_state(self.wrapped, self.optimizer, self.info)
         else:
@@ -322,6 +388,7 @@ class Trainer:
             if do_eval:
                 t_eval = time.perf_counter()
                 last_val = self.validate()
+                self._check_collapse(last_val["bpb"])
                 improved = last_val["bpb"] < self.best_val
                 self.best_val = min(self.best_val, last_val["bpb"])
                 self._log({"kind": "val", "step": self.step, "bytes_seen": self.bytes_seen,
@@ -339,6 +406,7 @@ class Trainer:
         if info.is_main:
             dump_json(summary, self.run_dir / "summary.json")
             self.metrics.close()
+        self.lock.release()
         return summary
 
     def _sync(self) -> None:
@@ -378,7 +446,7 @@ class Trainer:
                 what = "loss" if not math.isfinite(loss) else "gradient norm"
                 raise NonFiniteLossError(
                     f"non-finite {what} ({loss if what == 'loss' else gnorm}) at step {step}; "
-                    f"the last good checkpoint is in {self.last_dir} (lower optim.lr or check the data)")
+                    f"{self.good_checkpoints()} (lower optim.lr or check the data)")
         step, _, _ = pending[-1]
         loss, gnorm = vals[-1].tolist()
         bps = self.bytes_seen / self.train_time if self.train_time > 0 else 0.0
@@ -435,11 +503,11 @@ def train(cfg: RunConfig, resume: bool = False) -> dict:
     try:
         return trainer.run()
     finally:
+        trainer.lock.release()
         D.teardown(trainer.info)
 
 
 def load_run_config(run_dir) -> RunConfig:
-    import json
     p = Path(run_dir) / "run_config.json"
     if not p.is_file():
         raise UserError(f"no run_config.json in {run_dir}")
