@@ -6,12 +6,16 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.utils._device
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 _real_empty = torch.empty
+# torch.device("meta") finds the factories to redirect in a set cached at first use; filled now,
+# it holds the real torch.empty, so the NaN-poisoned wrapper below still builds on meta
+torch.utils._device._device_constructors()
 
 
 @contextlib.contextmanager

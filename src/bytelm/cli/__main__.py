@@ -35,6 +35,19 @@ def split_overrides(extra: list[str]) -> dict[str, str]:
     return out
 
 
+def _version() -> str:
+    """``bytelm X (torch Y, Python Z)``, without importing torch (seconds) just to say it."""
+    import importlib.metadata
+    import platform
+
+    from bytelm import __version__
+    try:
+        torch = importlib.metadata.version("torch")
+    except importlib.metadata.PackageNotFoundError:
+        torch = "not installed"
+    return f"bytelm {__version__} (torch {torch}, Python {platform.python_version()})"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """One subcommand per module of ``bytelm.cli`` that defines ``add_parser(sub)``."""
     import importlib
@@ -43,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     import bytelm.cli as pkg
     p = _Parser(prog="bytelm", description="Tokenizer-free byte-level language models.")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.add_argument("--version", action="version", version=_version())
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
         if info.name.startswith("_"):
