@@ -63,7 +63,10 @@ class OptimConfig:
     schedule: Literal["cosine", "wsd", "constant"] = "cosine"
     """learning-rate shape after warmup: cosine decay, warmup-stable-decay, or constant."""
     warmup_steps: int = 200
-    """linear warmup steps from 0 to lr."""
+    """linear warmup steps from 0 to lr (at most warmup_max_frac of the run)."""
+    warmup_max_frac: float = 0.25
+    """the warmup never takes more than this fraction of the run's steps (a longer warmup_steps
+    is shortened, with a warning); 0: no cap."""
     min_lr_ratio: float = 0.1
     """final lr as a fraction of the peak (cosine and wsd)."""
     wsd_decay_frac: float = 0.2
@@ -95,6 +98,7 @@ class OptimConfig:
         _check(0 <= self.momentum < 1, "optim.momentum must be in [0, 1)")
         _check(self.weight_decay >= 0, "optim.weight_decay must be >= 0")
         _check(self.warmup_steps >= 0, "optim.warmup_steps must be >= 0")
+        _check(0 <= self.warmup_max_frac <= 1, "optim.warmup_max_frac must be in [0, 1]")
         _check(0 <= self.min_lr_ratio <= 1, "optim.min_lr_ratio must be in [0, 1]")
         _check(0 < self.wsd_decay_frac <= 1, "optim.wsd_decay_frac must be in (0, 1]")
         _check(self.grad_clip >= 0, "optim.grad_clip must be >= 0")

@@ -26,7 +26,7 @@ from bytelm.train.budget import WallClockBudget
 from bytelm.train.locks import RunLock
 from bytelm.train.metrics import MetricsLogger, check_backends
 from bytelm.train.perf import mfu, peak_memory_gib, peak_tflops
-from bytelm.train.schedule import lr_factor
+from bytelm.train.schedule import effective_warmup, lr_factor
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +141,7 @@ class Trainer:
         self.budget_used = 0.0  # wall seconds of the time budget spent by earlier invocations
         self.budget: WallClockBudget | None = None
         self._logged_plan = 0
+        self._warned_warmup = False
         state = None
         if resume:
             state, osd, rng, weights = ckpt_io.load_training(self.last_dir)
@@ -217,12 +218,23 @@ class Trainer:
         self.train_time = state.get("train_time", 0.0)
         self.budget_used = state.get("budget_used_s", self.train_time)
 
+    def warmup_steps(self) -> int:
+        """optim.warmup_steps capped at optim.warmup_max_frac of the run (warns once if so)."""
+        oc = self.cfg.optim
+        w = effective_warmup(oc.warmup_steps, self.total_steps, oc.warmup_max_frac)
+        if w < oc.warmup_steps and not self._warned_warmup:
+            self._warned_warmup = True
+            log.warning("optim.warmup_steps=%d is more than %g of the run's %d steps: warming up "
+                        "over %d (optim.warmup_max_frac=0 keeps all %d)", oc.warmup_steps,
+                        oc.warmup_max_frac, self.total_steps, w, oc.warmup_steps)
+        return w
+
     # --- one optimizer step -------------------------------------------------------------------
     def train_step(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Forward/backward over grad_accum micro-batches, clip, update. Returns (loss, grad norm)
         as device tensors (no host sync)."""
         cfg = self.cfg
-        lr = cfg.optim.lr * lr_factor(self.step, self.total_steps, cfg.optim.warmup_steps,
+        lr = cfg.optim.lr * lr_factor(self.step, self.total_steps, self.warmup_steps(),
                                       cfg.optim.schedule, cfg.optim.min_lr_ratio,
                                       cfg.optim.wsd_decay_frac)
         for g in self.optimizer.param_groups:
