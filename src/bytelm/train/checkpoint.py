@@ -111,7 +111,7 @@ def _first_line(e: BaseException) -> str:
 
 def _is_io(e: RuntimeError) -> bool:
     """torch.save reports a failed write (disk full, file too large) as a RuntimeError."""
-    return any(w in str(e) for w in ("write", "file", "No space", "too large"))
+    return any(w in str(e) for w in ("PytorchStreamWriter", "file write failed", "unexpected pos"))
 
 
 def remove_stale_temps(run_dir: Path) -> list[Path]:
