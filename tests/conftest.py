@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.utils._device
 
 from bytelm.data.shared import ENV as DATA_ENV
 from bytelm.data.shared import shared_data_dir
@@ -16,6 +17,9 @@ SHARED_DATA = shared_data_dir()
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 _real_empty = torch.empty
+# torch.device("meta") finds the factories to redirect in a set cached at first use; filled now,
+# it holds the real torch.empty, so the NaN-poisoned wrapper below still builds on meta
+torch.utils._device._device_constructors()
 
 
 @contextlib.contextmanager

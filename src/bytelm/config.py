@@ -24,6 +24,12 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 
+# sanity bounds: a value beyond them is a typo, not an experiment (1e8 sequences per batch
+# would ask for terabytes at once; AdamW and SGD diverge long before lr 1e3; 1e300 overflows float32)
+MAX_BATCH = 1 << 16
+MAX_LR = 1e3
+
+
 @dataclass(kw_only=True)
 class DataConfig:
     path: str = ""
@@ -57,7 +63,10 @@ class OptimConfig:
     schedule: Literal["cosine", "wsd", "constant"] = "cosine"
     """learning-rate shape after warmup: cosine decay, warmup-stable-decay, or constant."""
     warmup_steps: int = 200
-    """linear warmup steps from 0 to lr."""
+    """linear warmup steps from 0 to lr (at most warmup_max_frac of the run)."""
+    warmup_max_frac: float = 0.25
+    """the warmup never takes more than this fraction of the run's steps (a longer warmup_steps
+    is shortened, with a warning); 0: no cap."""
     min_lr_ratio: float = 0.1
     """final lr as a fraction of the peak (cosine and wsd)."""
     wsd_decay_frac: float = 0.2
@@ -84,11 +93,12 @@ class OptimConfig:
     """enhanced_sgd: seed of the controller's generator."""
 
     def __post_init__(self):
-        _check(self.lr > 0, "optim.lr must be > 0")
+        _check(0 < self.lr <= MAX_LR, f"optim.lr must be in (0, {MAX_LR:g}]")
         _check(all(0 <= b < 1 for b in self.betas), "optim.betas must be in [0, 1)")
         _check(0 <= self.momentum < 1, "optim.momentum must be in [0, 1)")
         _check(self.weight_decay >= 0, "optim.weight_decay must be >= 0")
         _check(self.warmup_steps >= 0, "optim.warmup_steps must be >= 0")
+        _check(0 <= self.warmup_max_frac <= 1, "optim.warmup_max_frac must be in [0, 1]")
         _check(0 <= self.min_lr_ratio <= 1, "optim.min_lr_ratio must be in [0, 1]")
         _check(0 < self.wsd_decay_frac <= 1, "optim.wsd_decay_frac must be in (0, 1]")
         _check(self.grad_clip >= 0, "optim.grad_clip must be >= 0")
@@ -132,8 +142,13 @@ class TrainConfig:
     """steps between validations (and checkpoints); 0: only at the end."""
     eval_bytes: int = 1_000_000
     """bytes of the validation split used by periodic validation; 0: the whole split."""
+    collapse_bpb: float = 1.0
+    """a validation this many bits/byte worse than the best so far (or non-finite) counts as a
+    collapse: the run stops without overwriting ckpt/last; 0: only non-finite ones."""
     time_budget_min: float = 0.0
-    """if > 0: after a short timing, steps is lowered so the run ends in about this many minutes."""
+    """if > 0: a wall-clock cap in minutes on the whole run (final validation and checkpoint
+    included); after every step the run's length (and so the schedule's end) is re-planned from
+    the recent steps' times, and steps is only an upper bound."""
     parallel: Literal["ddp", "fsdp"] = "ddp"
     """multi-process strategy under torchrun."""
     tensorboard: bool = False
@@ -151,8 +166,11 @@ class TrainConfig:
     def __post_init__(self):
         for k in ("steps", "batch_size", "grad_accum", "log_every"):
             _check(getattr(self, k) >= 1, f"train.{k} must be >= 1")
+        for k in ("batch_size", "grad_accum"):
+            _check(getattr(self, k) <= MAX_BATCH, f"train.{k} must be <= {MAX_BATCH:,}")
         _check(self.eval_every >= 0, "train.eval_every must be >= 0")
         _check(self.eval_bytes >= 0, "train.eval_bytes must be >= 0")
+        _check(self.collapse_bpb >= 0, "train.collapse_bpb must be >= 0")
         _check(self.time_budget_min >= 0, "train.time_budget_min must be >= 0")
         _check(self.stop_after >= 0, "train.stop_after must be >= 0")
         _check(self.peak_tflops >= 0, "train.peak_tflops must be >= 0")
@@ -169,7 +187,7 @@ class EvalConfig:
     scored byte (after the first window) sees at least seq_len - stride bytes of context."""
 
     def __post_init__(self):
-        _check(self.batch_size >= 1, "eval.batch_size must be >= 1")
+        _check(1 <= self.batch_size <= MAX_BATCH, f"eval.batch_size must be in [1, {MAX_BATCH:,}]")
         _check(self.stride >= 0, "eval.stride must be >= 0")
 
 

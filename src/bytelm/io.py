@@ -19,6 +19,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from bytelm.errors import UserError
+from bytelm.locks import swap_lock
 from bytelm.version import __version__
 
 CONFIG = "config.json"
@@ -54,31 +55,56 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 def atomic_write_dir(final: Path, write: Callable[[Path], None]) -> None:
-    """Calls ``write(tmp_dir)`` then swaps tmp_dir in as ``final``; see the module docstring."""
+    """Calls ``write(tmp_dir)`` then swaps tmp_dir in as ``final``; see the module docstring.
+
+    Raises:
+        UserError: any OS error (disk full, file too large, read-only, permissions) as one
+            line; the previous ``final`` is then untouched.
+    """
     final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
     old = final.with_name(f"{final.name}.old")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
     try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir()
         write(tmp)
         for f in tmp.iterdir():
             _fsync_path(f)
         _fsync_path(tmp)
-    except BaseException:
+    except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, (OSError, SafetensorError)) or (isinstance(e, RuntimeError) and _is_io(e)):
+            raise UserError(f"cannot save {final}: {_first_line(e)}; the previous checkpoint there "
+                            "(if any) is intact") from None
         raise
     # If ``final`` is missing, an earlier swap died between its renames and ``old`` holds the
     # only complete checkpoint: it must survive until ``tmp`` is in place.
-    if final.exists():
-        if old.exists():
-            shutil.rmtree(old)
-        os.rename(final, old)
-    os.rename(tmp, final)
-    _fsync_path(final.parent)
-    shutil.rmtree(old, ignore_errors=True)
+    with swap_lock(final.parent, shared=False):
+        try:
+            if final.exists():
+                if old.exists():
+                    shutil.rmtree(old)
+                os.rename(final, old)
+            os.rename(tmp, final)
+            _fsync_path(final.parent)
+        except OSError as e:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise UserError(f"cannot save {final}: {_first_line(e)}; the previous checkpoint is "
+                            f"in {final if final.exists() else old}") from None
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _first_line(e: BaseException) -> str:
+    if isinstance(e, OSError) and e.strerror:
+        return e.strerror + (f": {e.filename}" if e.filename else "")
+    return (str(e).splitlines() or [type(e).__name__])[0]
+
+
+def _is_io(e: RuntimeError) -> bool:
+    """torch.save reports a failed write (disk full, file too large) as a RuntimeError."""
+    return any(w in str(e) for w in ("PytorchStreamWriter", "file write failed", "unexpected pos"))
 
 
 def model_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:

@@ -70,6 +70,7 @@ def bad_files(tmp_path):
     (tmp_path / "not_a_corpus").mkdir()
     (tmp_path / "not_a_corpus" / "readme.txt").write_text("hello")
     (tmp_path / "broken.toml").write_text("[train\nsteps = ")
+    (tmp_path / "layers.toml").write_text("[model]\nn_layers = 2.7\n")
     return tmp_path
 
 
@@ -93,7 +94,12 @@ TRAIN_CASES = {
     "unknown-option-typo": (["--train.stepz=3"], ["--train.stepz", "did you mean --train.steps?"]),
     "steps-not-a-number": (["--train.steps=abc"], ["train.steps", "'abc'"]),
     "steps-zero": (["--train.steps=0"], ["train.steps must be >= 1"]),
-    "negative-lr": (["--optim.lr=-1"], ["optim.lr must be > 0"]),
+    "negative-lr": (["--optim.lr=-1"], ["optim.lr must be in (0, 1000]"]),
+    "huge-lr": (["--optim.lr=1e300"], ["optim.lr must be in (0, 1000]"]),
+    "huge-batch-size": (["--train.batch_size=1e8"], ["train.batch_size must be <= 65,536"]),
+    "huge-context": (["--model.context=1e12"], ["model.context must be in [2, 16,777,216]"]),
+    "fractional-layers-in-config": (["--config", "{tmp}/layers.toml"], ["--model.n_layers expects int", "2.7"]),
+    "wandb-not-installed": (["--train.wandb=true"], ["--train.wandb=true needs the wandb package"]),
     "bad-schedule": (["--optim.schedule=foo"], ["optim.schedule", "cosine", "'foo'"]),
     "seq-len-over-context": (["--data.seq_len=999999"], ["999999", "context 128"]),
     "heads-do-not-divide": (["--model.n_heads=3"], ["n_heads=3"]),
@@ -163,6 +169,15 @@ def _damage(ckpt: Path, how: str) -> None:
         key, value = how.split("-")[1], int(how.split("-")[2])
         d[key] = value
         c.write_text(json.dumps(d))
+    elif how in ("config-n_layers-2.7", "config-context-256"):
+        d = json.loads(c.read_text())
+        key, value = how.split("-")[1], float(how.split("-")[2])
+        d[key] = int(value) if value.is_integer() else value
+        c.write_text(json.dumps(d))
+    elif how == "weights-nan":
+        from safetensors.torch import load_file, save_file
+        t = load_file(str(w))
+        save_file({k: v * float("nan") for k, v in t.items()}, str(w))
     elif how == "trainer-state-not-json":
         (ckpt / "trainer_state.json").write_text("{oops")
     else:
@@ -176,6 +191,9 @@ EVAL_DAMAGE = {
     "config-d_model-96": ["config/weights mismatch", "(64, 64) vs config (96, 96)"],
     "config-n_layers-3": ["config/weights mismatch", "missing", "blocks.2."],
     "trainer-state-not-json": ["trainer_state.json"],
+    "config-n_layers-2.7": ["model.n_layers must be an integer, got 2.7"],
+    "config-context-256": ["disagrees with the run config", "context: 256 vs 128"],
+    "weights-nan": ["bad weights", "NaN or Inf"],
 }
 
 
@@ -213,7 +231,6 @@ def test_eval_bad_input(case, run_cli, ckpt, tmp_path):
 # --- generate -------------------------------------------------------------------------------
 
 GEN_CASES = {
-    "prompt-longer-than-context": (["--prompt", "x" * (CONTEXT + 1)], ["129 bytes", "context of 128"]),
     "empty-prompt": (["--prompt", ""], ["prompt is empty"]),
     "prompt-file-missing": (["--prompt-file", "{tmp}/nope.txt"], ["prompt file not found", "nope.txt"]),
     "prompt-file-is-a-folder": (["--prompt-file", "{tmp}"], ["prompt file is a folder"]),
@@ -240,15 +257,48 @@ def test_generate_bad_checkpoint_path(run_cli, tmp_path):
     assert_user_error(rc, o, e, "checkpoint not found", "no_such_ckpt")
 
 
-def test_generate_interactive_bad_prompt_does_not_end_session(run_cli, ckpt):
-    """In --interactive mode a too-long line is reported (one line) and the session goes on."""
-    long = b"y" * (CONTEXT + 1)
-    rc, o, e = run_cli("generate", ckpt, "--interactive", "--temperature", "0", "--max-bytes", "3",
-                       stdin=long + b"\nab\n\n")
-    assert rc == 0
-    errors = [l for l in e.splitlines() if l.startswith("bytelm: error:")]
-    assert len(errors) == 1 and "129 bytes" in errors[0]
-    assert "Traceback" not in e and o.endswith("\n")
+def test_generate_crops_a_long_prompt_with_a_warning(run_cli, ckpt):
+    """A prompt longer than the context: its last 128 bytes are used, and a warning says so."""
+    long = "y" * 40 + "x" * CONTEXT
+    args = ("--temperature", "0", "--max-bytes", "6")
+    rc, o, e = run_cli("generate", ckpt, "--prompt", long, *args)
+    assert rc == 0 and "Traceback" not in e
+    assert "129" not in e and "168 bytes, longer than the model's context of 128" in e
+    rc, o2, _ = run_cli("generate", ckpt, "--prompt", long[-CONTEXT:], *args)
+    assert o == o2
+    rc, o3, e = run_cli("generate", ckpt, "--interactive", *args, stdin=long.encode() + b"\nab\n\n")
+    assert rc == 0 and e.count("longer than the model's context") == 1 and "error" not in e
+
+
+def test_non_utf8_prompts_are_bytes_not_tracebacks(run_cli, ckpt):
+    """argv and stdin that are not UTF-8 reach the byte model as the bytes they are."""
+    args = ("--temperature", "0", "--max-bytes", "5")
+    raw = b"ab\xff\xfe"
+    rc, o, e = run_cli("generate", ckpt, "--prompt", os.fsdecode(raw), *args)  # as argv arrives
+    assert rc == 0 and "Traceback" not in e, e
+    rc, o_stdin, e = run_cli("generate", ckpt, "--prompt", "-", *args, stdin=raw)
+    assert rc == 0 and o_stdin == o
+    rc, o_inter, e = run_cli("generate", ckpt, "--interactive", *args, stdin=raw + b"\n\n")
+    assert rc == 0 and "Traceback" not in e and o_inter == o
+    rc, o_chat, e = run_cli("chat", ckpt, "--temperature", "0", "--max-bytes", "5",
+                            stdin=raw + b"\n\n")
+    assert rc == 0 and "Traceback" not in e and o_chat.strip()
+
+
+def test_generate_stop_strings(run_cli, ckpt):
+    """--stop (repeatable, escapes allowed) ends the output right after the first stop string."""
+    import bytelm
+    made = bytelm.generate(bytelm.load(ckpt), b"ab", max_bytes=40, temperature=0)
+    stop_a, stop_b = made[5:7], made[12:14]
+    cut = min(made.find(stop_a) + 2, made.find(stop_b) + 2)
+    want = made[:cut].decode("utf-8", errors="replace") + "\n"
+    esc = lambda b: "".join(f"\\x{v:02x}" for v in b)  # noqa: E731
+    args = ("--prompt", "ab", "--temperature", "0", "--max-bytes", "40")
+    for extra in (["--stop", esc(stop_b), "--stop", esc(stop_a)],
+                  ["--stop", esc(stop_a), "--stop", esc(stop_b), "--stream"]):
+        rc, o, e = run_cli("generate", ckpt, *args, *extra)
+        assert rc == 0, e
+        assert o == want
 
 
 # --- info / top level -----------------------------------------------------------------------

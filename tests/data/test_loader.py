@@ -26,11 +26,28 @@ from bytelm.errors import UserError
 
 @pytest.fixture
 def corpus(tmp_path) -> Path:
-    """A folder with train/val/test.bin of random bytes (no meta.json needed to open splits)."""
+    """A folder with train/val/test.bin of random bytes and the sizes meta.json records."""
+    import json
     rng = np.random.default_rng(0)
-    for split, n in (("train", 50_000), ("val", 3_001), ("test", 17)):
+    sizes = {"train": 50_000, "val": 3_001, "test": 17}
+    for split, n in sizes.items():
         rng.integers(0, 256, n, dtype=np.uint8).tofile(tmp_path / f"{split}.bin")
+    (tmp_path / "meta.json").write_text(json.dumps({"splits": {s: {"bytes": n} for s, n in sizes.items()}}))
     return tmp_path
+
+
+@pytest.mark.parametrize("damage", ["truncate", "no-meta"])
+def test_open_split_checks_sizes_against_meta(corpus, damage):
+    """A truncated split or a missing meta.json is refused, never trained or scored silently."""
+    if damage == "truncate":
+        data = (corpus / "train.bin").read_bytes()
+        (corpus / "train.bin").write_bytes(data[:-100])
+        needle = "49,900 bytes but .*meta.json records 50,000"
+    else:
+        (corpus / "meta.json").unlink()
+        needle = "no meta.json"
+    with pytest.raises(UserError, match=needle):
+        open_split(corpus, "train")
 
 
 def test_open_split(corpus):

@@ -107,3 +107,14 @@ def test_compiled_decoding_is_agiformer_only():
     m = bytelm.create_model("transformer-tiny").eval()
     with pytest.raises(bytelm.errors.UserError, match="AGIFORMER"):
         generate_bytes(m, b"ab", max_bytes=2, compile=True)
+
+
+def test_generate_api_callable_twice():
+    """``bytelm.generate`` stays callable once the ``bytelm.generate`` subpackage is imported
+    (importing it replaces the attribute; the README's headline API)."""
+    import importlib
+    importlib.import_module("bytelm.generate.sample")
+    model = bytelm.create_model("transformer-tiny", n_layers=1)
+    a = bytelm.generate(model, "Hello", max_bytes=4, temperature=0)
+    b = bytelm.generate(model, b"Hello", max_bytes=4, temperature=0)
+    assert a == b and len(a) == 4 and isinstance(a, bytes)

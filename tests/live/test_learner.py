@@ -145,23 +145,27 @@ def test_ctrl_c_writes_a_final_checkpoint(tiny_ckpt, tmp_path, tr_bytes):
     assert len(back.memory) == 6
 
 
-def test_deferred_ctrl_c_finishes_the_update(tiny_ckpt, tmp_path, tr_bytes, monkeypatch):
-    """SIGINT during an update: the update completes, then the learner stops and checkpoints."""
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM", "SIGHUP"])
+def test_deferred_ctrl_c_finishes_the_update(tiny_ckpt, tmp_path, tr_bytes, monkeypatch, signame):
+    """SIGINT during an update (or SIGTERM / SIGHUP: a scheduler, docker stop, a closed
+    terminal): the update completes, then the learner stops and checkpoints."""
     import os
     import signal
+    sig = getattr(signal, signame)
+    before = signal.getsignal(sig)
     learner = LiveLearner.from_checkpoint(tiny_ckpt, OPTS, out_dir=tmp_path / "o")
     real = learner._train
 
     def train_and_interrupt(*a):
         out = real(*a)
         if learner.totals["updates"] == 1:
-            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), sig)
         return out
     monkeypatch.setattr(learner, "_train", train_and_interrupt)
     s = learner.learn_stream(io.BytesIO(tr_bytes[:32 * 12 + 1]))
     assert s["interrupted"] and s["updates"] == 2 and s["chunks"] == 4
     assert LiveLearner.from_checkpoint(tmp_path / "o").step == 4
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(sig) is before
 
 
 def test_second_ctrl_c_inside_an_update_skips_the_final_checkpoint(tiny_ckpt, tmp_path, tr_bytes,

@@ -84,12 +84,14 @@ def test_nothing_to_resume(make_cfg, tmp_path):
 
 def _assert_no_bad_checkpoint(run_dir):
     for d in (run_dir / "ckpt").glob("*") if (run_dir / "ckpt").exists() else []:
+        if not d.is_dir():  # the swap lock
+            continue
         for k, v in ckpt_weights(d).items():
             assert torch.isfinite(v).all(), f"{d.name} holds non-finite {k}"
 
 
 def test_huge_lr_raises_nonfinite(make_cfg, tmp_path):
-    cfg = make_cfg(tmp_path / "R", {"train.steps": 40, "optim.lr": 1e6, "optim.grad_clip": 0,
+    cfg = make_cfg(tmp_path / "R", {"train.steps": 40, "optim.lr": 1e3, "optim.grad_clip": 0,
                                     "optim.warmup_steps": 0, "train.eval_every": 1})
     with pytest.raises(NonFiniteLossError, match=r"at step \d+") as e:
         train(cfg)
@@ -146,12 +148,38 @@ def test_time_budget(make_cfg, tmp_path):
     assert 23 < s["total_steps"] < 100_000
     assert s["steps"] == s["total_steps"] and not s["stopped_early"]
     assert json.loads((tmp_path / "R" / "summary.json").read_text())["total_steps"] == s["total_steps"]
-    # generous bounds: other jobs on the cores can slow steps down after the calibration
-    assert s["train_time_s"] <= budget_min * 60 * 1.5
-    assert budget_min * 60 * 0.5 < wall < budget_min * 60 * 1.5 + 3
-    calib = [r for r in read_metrics(tmp_path / "R") if r["kind"] == "calibration"]
-    assert len(calib) == 1 and calib[0]["total_steps"] == s["total_steps"]
+    # a wall-clock cap: the budget covers the final validation and checkpoint too
+    assert budget_min * 60 * 0.5 < wall < budget_min * 60 + 1.0
+    plans = [r for r in read_metrics(tmp_path / "R") if r["kind"] == "budget"]
+    assert plans and plans[-1]["total_steps"] == s["total_steps"]
     assert math.isfinite(s["val_bpb"])
+
+
+def test_time_budget_is_a_wall_clock_cap_on_a_slowing_machine(make_cfg, tmp_path):
+    """Steps become several times slower (+30 ms each) a third of the way in (a machine that gets busy): the run still
+    ends within a second of its budget, and the schedule's end moves with it (the lr has
+    decayed to near its floor at the last step instead of being cut off at its peak)."""
+    budget_s = 3.0
+    cfg = make_cfg(tmp_path / "R", {"train.steps": 100_000, "train.time_budget_min": budget_s / 60,
+                                    "train.log_every": 1, "train.eval_bytes": 256,
+                                    "optim.warmup_steps": 0})
+    tr = Trainer(cfg)
+    real_step, t0 = tr.train_step, time.perf_counter()
+
+    def slowed():
+        out = real_step()
+        if time.perf_counter() - t0 > budget_s / 3:
+            time.sleep(0.03)
+        return out
+    tr.train_step = slowed
+    s = tr.run()
+    wall = time.perf_counter() - t0
+    assert wall < budget_s + 1.0, f"{wall:.2f} s for a {budget_s} s budget"
+    assert s["steps"] == s["total_steps"] and s["budget_used_s"] <= budget_s + 1.0
+    lrs = [r["lr"] for r in read_metrics(tmp_path / "R") if r["kind"] == "train"]
+    assert lrs[-1] < 0.35 * cfg.optim.lr, f"schedule cut off at lr {lrs[-1]:.2e}"
+    plans = [r["total_steps"] for r in read_metrics(tmp_path / "R") if r["kind"] == "budget"]
+    assert plans[0] > s["total_steps"]  # the first plan, made at full speed, was shortened
 
 
 def test_train_records_carry_grad_norms_and_baseline_curve_keeps_them(make_cfg, tmp_path):

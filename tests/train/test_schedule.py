@@ -63,3 +63,24 @@ def test_no_warmup_and_degenerate_lengths():
         assert 0 < lr_factor(s, 3, 10, "cosine", MIN) <= 1
     with pytest.raises(ValueError):
         lr_factor(20, 10, 0, "linear")
+
+
+def test_effective_warmup_is_capped_by_the_run_length():
+    from bytelm.train.schedule import effective_warmup
+    assert effective_warmup(200, 60, 0.25) == 15
+    assert effective_warmup(200, 60, 0.0) == 200
+    assert effective_warmup(5, 20, 0.25) == 5 and effective_warmup(0, 20, 0.25) == 0
+    assert effective_warmup(200, 2, 0.25) == 1
+
+
+def test_short_run_warns_and_reaches_its_peak_lr(make_cfg, tmp_path, caplog):
+    """The default 200-step warmup on an 8-step run: shortened to 2 steps, with a warning."""
+    from bytelm.train.loop import train
+    from bytelm.train.metrics import read_metrics
+    cfg = make_cfg(tmp_path / "R", {"train.steps": 8, "optim.warmup_steps": 200,
+                                    "optim.schedule": "constant"})
+    with caplog.at_level("WARNING"):
+        train(cfg)
+    assert "warmup_steps=200 is more than 0.25 of the run's 8 steps: warming up over 2" in caplog.text
+    lrs = [r["lr"] for r in read_metrics(tmp_path / "R") if r["kind"] == "train"]
+    assert lrs[0] == pytest.approx(cfg.optim.lr / 2) and lrs[-1] == pytest.approx(cfg.optim.lr)

@@ -5,6 +5,7 @@ import os
 import sys
 
 from bytelm.errors import UserError
+from bytelm.interrupts import Terminated, termination_as_interrupt
 
 
 class _Parser(argparse.ArgumentParser):
@@ -34,6 +35,19 @@ def split_overrides(extra: list[str]) -> dict[str, str]:
     return out
 
 
+def _version() -> str:
+    """``bytelm X (torch Y, Python Z)``, without importing torch (seconds) just to say it."""
+    import importlib.metadata
+    import platform
+
+    from bytelm import __version__
+    try:
+        torch = importlib.metadata.version("torch")
+    except importlib.metadata.PackageNotFoundError:
+        torch = "not installed"
+    return f"bytelm {__version__} (torch {torch}, Python {platform.python_version()})"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """One subcommand per module of ``bytelm.cli`` that defines ``add_parser(sub)``."""
     import importlib
@@ -42,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     import bytelm.cli as pkg
     p = _Parser(prog="bytelm", description="Tokenizer-free byte-level language models.")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.add_argument("--version", action="version", version=_version())
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
         if info.name.startswith("_"):
@@ -65,13 +80,21 @@ def main(argv: list[str] | None = None) -> int:
         if extra and not getattr(args, "accepts_overrides", False):
             raise UserError(f"unrecognized arguments: {' '.join(extra)}")
         args.overrides = split_overrides(extra) if extra else {}
-        return args.func(args) or 0
+        with termination_as_interrupt():
+            return args.func(args) or 0
     except UserError as e:
         print(f"bytelm: error: {e}", file=sys.stderr)
         return 2
+    except Terminated as e:
+        print(f"bytelm: stopped by {e}", file=sys.stderr)
+        return 128 + e.signum
     except KeyboardInterrupt:
         print("bytelm: interrupted", file=sys.stderr)
         return 130
+    except MemoryError:
+        print("bytelm: error: out of memory (lower the batch size, context or model size)",
+              file=sys.stderr)
+        return 2
     except BrokenPipeError:
         # the reader went away (e.g. `| head`); not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -81,7 +104,20 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(e, NonFiniteLossError):
             print(f"bytelm: error: {e}", file=sys.stderr)
             return 3
+        if _out_of_memory(e):
+            first = (str(e).splitlines() or [""])[0][:200]
+            print(f"bytelm: error: out of memory (lower the batch size, context or model size): "
+                  f"{first}", file=sys.stderr)
+            return 2
         raise
+
+
+def _out_of_memory(e: BaseException) -> bool:
+    """torch reports a failed allocation as OutOfMemoryError (CUDA) or a RuntimeError (CPU)."""
+    msg = str(e)
+    return (type(e).__name__ == "OutOfMemoryError"
+            or (isinstance(e, RuntimeError) and ("can't allocate memory" in msg
+                                                 or "not enough memory" in msg)))
 
 
 if __name__ == "__main__":

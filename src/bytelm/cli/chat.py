@@ -2,6 +2,7 @@
 Ctrl-C stops the current reply without leaving the session."""
 import sys
 
+from bytelm.cli._common import stdin_lines, unescape
 from bytelm.errors import UserError
 
 
@@ -33,16 +34,15 @@ def run(args) -> int:
     if args.compile:  # before the first prompt is read
         check_compilable(model, "--compile")
     ctx = model.config.context
-    stop = args.stop.encode().decode("unicode_escape").encode("utf-8") or None
+    stop = unescape(args.stop) or None
     history = b""
     print(f"chat: context {ctx} bytes; empty line or Ctrl-D quits, Ctrl-C stops a reply",
           file=sys.stderr)
-    for line in sys.stdin:
-        line = line.rstrip("\n")
+    for line in stdin_lines():
         if not line:
             break
         # keep the newest bytes that fit, leaving room for the reply inside the context
-        history = (history + line.encode("utf-8") + b"\n")[-max(1, ctx - 1):]
+        history = (history + line + b"\n")[-max(1, ctx - 1):]
         out, reply = Utf8Stream(), bytearray()
         try:
             for b in iter_generate(model, history, max_bytes=args.max_bytes,

@@ -3,6 +3,7 @@ import math
 import sys
 from pathlib import Path
 
+from bytelm.cli._common import arg_bytes, stdin_lines, unescape
 from bytelm.errors import UserError
 
 
@@ -22,6 +23,8 @@ def add_parser(sub) -> None:
                         "full sampling above")
     p.add_argument("--entropy-low", type=float, default=0.3)
     p.add_argument("--entropy-high", type=float, default=1.2)
+    p.add_argument("--stop", action="append", default=[], metavar="STRING",
+                   help="end the output after STRING (escapes like \\n allowed; repeatable)")
     p.add_argument("--stream", action="store_true", help="print bytes as they are generated")
     p.add_argument("--interactive", action="store_true", help="read prompts line by line")
     p.add_argument("--compile", action="store_true",
@@ -59,7 +62,7 @@ def _prompt(args) -> bytes:
         return sys.stdin.buffer.read()
     if args.prompt is None:
         raise UserError("give --prompt TEXT, --prompt-file FILE, --prompt - (stdin) or --interactive")
-    return args.prompt.encode("utf-8")
+    return arg_bytes(args.prompt)
 
 
 def _emit(model, prompt: bytes, args) -> None:
@@ -68,12 +71,17 @@ def _emit(model, prompt: bytes, args) -> None:
     kw = dict(max_bytes=args.max_bytes, temperature=args.temperature, top_k=args.top_k,
               top_p=args.top_p, seed=args.seed, mode=args.mode, entropy_low=args.entropy_low,
               entropy_high=args.entropy_high, compile=args.compile)
-    if args.stream:
-        for b in iter_generate(model, prompt, **kw):
+    stops = [s for s in (unescape(s) for s in args.stop) if s]
+    made = bytearray()
+    for b in iter_generate(model, prompt, **kw):
+        made.append(b)
+        if args.stream:
             sys.stdout.write(out.push(bytes([b])))
             sys.stdout.flush()
-    else:
-        sys.stdout.write(out.push(bytes(iter_generate(model, prompt, **kw))))
+        if any(made.endswith(s) for s in stops):
+            break
+    if not args.stream:
+        sys.stdout.write(out.push(bytes(made)))
     sys.stdout.write(out.flush() + "\n")
     sys.stdout.flush()
 
@@ -92,12 +100,11 @@ def run(args) -> int:
     print(f"interactive: context {model.config.context} bytes; empty line or Ctrl-D quits",
           file=sys.stderr)
     args.stream = True
-    for line in sys.stdin:
-        line = line.rstrip("\n")
+    for line in stdin_lines():
         if not line:
             break
         try:
-            _emit(model, line.encode("utf-8"), args)
+            _emit(model, line, args)
         except UserError as e:  # a bad prompt in a session should not end it
             print(f"bytelm: error: {e}", file=sys.stderr)
     return 0

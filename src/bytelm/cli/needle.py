@@ -29,7 +29,7 @@ from bytelm.errors import UserError
 
 def add_parser(sub) -> None:
     p = sub.add_parser("needle", help="needle in a haystack: recall of a hidden key by depth x length",
-                       description="Hides a key sentence at depths 0..100%% of real text and asks "
+                       description="Hides a key sentence at depths 0..100% of real text and asks "
                        "for it at the end; scores greedy completion and the key's log-probability "
                        "rank among distractor keys, against a no-needle control of each length "
                        "(the model's prior on the key).")

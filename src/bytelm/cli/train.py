@@ -10,7 +10,8 @@ from bytelm.errors import UserError
 def add_parser(sub) -> None:
     p = sub.add_parser("train", help="train a model (torchrun-compatible)",
                        description="Extra options are dotted config keys, e.g. --train.steps=2000 "
-                                   "--optim.lr=1e-3 --model.n_layers=4")
+                                   "--optim.lr=1e-3 --model.n_layers=4; --help-config lists them "
+                                   "all with types, defaults and docs")
     p.add_argument("--preset", default=None,
                    help="model preset (bytelm info lists them); wins over a config file's preset "
                         "(default: the file's, else transformer-tiny)")
@@ -21,6 +22,8 @@ def add_parser(sub) -> None:
                         "see configs/curriculum_tr.toml")
     p.add_argument("--out", default=None, help="run directory (= --train.out_dir)")
     p.add_argument("--resume", action="store_true", help="continue the run in the run directory")
+    p.add_argument("--help-config", action="store_true",
+                   help="list every dotted key (type, default, doc) for --preset and exit")
     p.set_defaults(func=run, accepts_overrides=True)
 
 
@@ -53,6 +56,10 @@ def _curriculum_file(args) -> str | None:
 
 
 def run(args) -> int:
+    if args.help_config:
+        from bytelm.config_docs import format_keys
+        print(format_keys(args.preset or "transformer-tiny"))
+        return 0
     from bytelm.config import build_run_config
     from bytelm.train.loop import train
     config_file = _curriculum_file(args)

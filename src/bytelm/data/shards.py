@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bytelm.data.splits import SPLITS
+from bytelm.data.splits import META_NAME, SPLITS, load_meta
 from bytelm.errors import UserError
 
 
@@ -64,7 +64,9 @@ def open_split(data_dir: str | Path, split: str, min_len: int = 1) -> ByteSplit:
     Returns:
         The ByteSplit.
     Raises:
-        UserError: unknown split, folder or file missing, or split shorter than min_len.
+        UserError: unknown split, folder or file missing, no meta.json, a size that differs from
+            the one meta.json records (a truncated or replaced file), or a split shorter than
+            min_len.
     """
     if split not in SPLITS:
         raise UserError(f"unknown split {split!r} (choose from {', '.join(SPLITS)})")
@@ -73,9 +75,26 @@ def open_split(data_dir: str | Path, split: str, min_len: int = 1) -> ByteSplit:
     if not path.is_file():
         raise UserError(f"{data_dir} is not a prepared corpus (no {split}.bin): run `bytelm prepare`")
     bs = ByteSplit(path)
+    recorded = _recorded_size(folder, split)
+    if recorded != len(bs):
+        raise UserError(f"{path} has {len(bs):,} bytes but {folder / META_NAME} records "
+                        f"{recorded:,} (truncated or replaced?); prepare the corpus again")
     if len(bs) < min_len:
         raise UserError(
             f"{split} split of {data_dir} has {len(bs):,} bytes, fewer than the {min_len:,} needed "
             "(use a shorter seq_len or a bigger corpus)"
         )
     return bs
+
+
+def _recorded_size(folder: Path, split: str) -> int:
+    """The byte count of ``split`` that ``bytelm prepare`` wrote into meta.json."""
+    meta = load_meta(folder)
+    try:
+        n = meta["splits"][split]["bytes"]
+    except (KeyError, TypeError):
+        n = None
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise UserError(f"{folder / META_NAME} records no size for the {split} split; "
+                        "prepare the corpus again")
+    return n

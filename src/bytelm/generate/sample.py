@@ -6,12 +6,15 @@ with at least half a context of history (the same crop-and-continue rule as full
 over a sliding window, applied every context/2 bytes instead of every byte).
 """
 import codecs
+import logging
 import math
 from typing import Iterator
 
 import torch
 
 from bytelm.errors import UserError
+
+log = logging.getLogger(__name__)
 
 
 def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
@@ -100,14 +103,17 @@ def iter_generate(model, prompt, max_bytes: int = 256, temperature: float = 1.0,
     compile: decode through the model's compiled fixed-shape decoder (``static_decoder``; CUDA
     graphs on a GPU), the same bytes as the default path; AGIFORMER only.
 
-    Raises UserError if the prompt is empty or longer than the model's context.
+    A prompt longer than the model's context is left-cropped to its last ``context`` bytes
+    (with a warning). Raises UserError if the prompt is empty.
     """
     data = _as_bytes(prompt)
     ctx = model.config.context
     if not data:
         raise UserError("the prompt is empty: give at least one byte")
     if len(data) > ctx:
-        raise UserError(f"the prompt is {len(data)} bytes, longer than the model's context of {ctx}")
+        log.warning("the prompt is %d bytes, longer than the model's context of %d: using its "
+                    "last %d bytes", len(data), ctx, ctx)
+        data = data[-ctx:]
     device = next(model.parameters()).device
     gen = None
     if seed is not None:

@@ -38,7 +38,6 @@ import json
 import logging
 import math
 import signal
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +47,9 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from bytelm.errors import UserError
+from bytelm.interrupts import SIGNALS as TERMINATION_SIGNALS
+from bytelm.interrupts import install as install_signals
+from bytelm.interrupts import restore as restore_signals
 from bytelm.live.memory import ContextMemory
 from bytelm.live.replay import ReplayBuffer
 from bytelm.live.stream import iter_chunks
@@ -304,18 +306,16 @@ class LiveLearner:
                 log.warning("live: interrupted inside an update; no final checkpoint written")
                 raise
         finally:
-            if old_handler is not None:
-                signal.signal(signal.SIGINT, old_handler)
+            restore_signals(old_handler)
         if interrupted and batch:
             log.info("live: stopped; %d chunk(s) of the unfinished batch were not learned", len(batch))
         if not dry_run and self.out_dir is not None:
             self.save()
         return self.summary(interrupted, dry_run, time.perf_counter() - t0)
 
-    def _install_sigint(self):
-        if threading.current_thread() is not threading.main_thread():
-            return None
-
+    def _install_sigint(self) -> dict:
+        """Ctrl-C, SIGTERM and SIGHUP (a scheduler, docker stop, a closed terminal) all stop the
+        same way; returns the old handlers."""
         def handler(signum, frame):
             # inside an update: finish it and stop (weights never half-updated); a second
             # Ctrl-C, or one while waiting for input, stops at once
@@ -325,7 +325,7 @@ class LiveLearner:
             else:
                 self._torn = self._updating
                 raise KeyboardInterrupt
-        return signal.signal(signal.SIGINT, handler)
+        return install_signals(handler, (signal.SIGINT, *TERMINATION_SIGNALS))
 
     def _chunk_losses(self, chunks: list[bytes]) -> tuple[torch.Tensor, torch.Tensor]:
         """(mean next-byte cross-entropy of each chunk (n,), auxiliary loss) in one forward per

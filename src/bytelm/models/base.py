@@ -6,6 +6,8 @@ import torch
 from torch import nn
 
 VOCAB_SIZE = 256
+# 16 MiB: far beyond any context trained here (64K), far below what exhausts memory at once
+MAX_CONTEXT = 1 << 24
 
 
 @dataclass(kw_only=True)
@@ -23,11 +25,32 @@ class ModelConfig:
         from bytelm.errors import UserError
         if self.vocab_size != VOCAB_SIZE:
             raise UserError(f"vocab_size must be {VOCAB_SIZE} for a byte model, got {self.vocab_size}")
-        if self.context < 2:
-            raise UserError(f"context must be >= 2, got {self.context}")
+        _check_field_types(self)
+        if not 2 <= self.context <= MAX_CONTEXT:
+            raise UserError(f"model.context must be in [2, {MAX_CONTEXT:,}], got {self.context}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _check_field_types(cfg) -> None:
+    """UserError when a field holds a value of the wrong type (a config.json or TOML written by
+    hand: ``n_layers: 2.7``, ``d_model: "64"``); ints are accepted where floats are expected."""
+    import math
+    import typing
+    from dataclasses import fields
+
+    from bytelm.errors import UserError
+    hints = typing.get_type_hints(type(cfg))
+    for f in fields(cfg):
+        tp, v = hints.get(f.name), getattr(cfg, f.name)
+        if tp is int and (isinstance(v, bool) or not isinstance(v, int)):
+            raise UserError(f"model.{f.name} must be an integer, got {v!r}")
+        if tp is float and (isinstance(v, bool) or not isinstance(v, (int, float))
+                            or not math.isfinite(v)):
+            raise UserError(f"model.{f.name} must be a finite number, got {v!r}")
+        if tp is bool and not isinstance(v, bool):
+            raise UserError(f"model.{f.name} must be true or false, got {v!r}")
 
 
 @dataclass

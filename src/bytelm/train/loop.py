@@ -6,6 +6,7 @@ RNG, best metric), so ``--resume`` reproduces the loss sequence of an uninterrup
 """
 import contextlib
 import dataclasses
+import json
 import logging
 import math
 import time
@@ -22,9 +23,11 @@ from bytelm.precision import autocast_ctx
 from bytelm.registry import create_model
 from bytelm.train import checkpoint as ckpt_io
 from bytelm.train import distributed as D
-from bytelm.train.metrics import MetricsLogger
+from bytelm.train.budget import WallClockBudget
+from bytelm.locks import RunLock
+from bytelm.train.metrics import MetricsLogger, check_backends
 from bytelm.train.perf import mfu, peak_memory_gib, peak_tflops
-from bytelm.train.schedule import lr_factor
+from bytelm.train.schedule import effective_warmup, lr_factor
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +77,20 @@ class Trainer:
         self.best_dir = self.run_dir / "ckpt" / "best"
         if self.run_dir.exists() and not self.run_dir.is_dir():
             raise UserError(f"{self.run_dir} exists and is not a folder")
+        # one writer per run directory, taken before anything is checked or written
+        self.lock = RunLock(self.run_dir)
+        if info.is_main:
+            self.lock.acquire()
+        try:
+            self._setup(cfg, info, resume)
+        except BaseException:
+            self.lock.release()
+            raise
+
+    def _setup(self, cfg: RunConfig, info: D.DistInfo, resume: bool) -> None:
+        check_backends(cfg.train.tensorboard, cfg.train.wandb)
+        if info.is_main:
+            ckpt_io.remove_stale_temps(self.run_dir)
         has_ckpt = (self.last_dir / ckpt_io.CONFIG).is_file() or \
             (self.last_dir.with_name("last.old") / ckpt_io.CONFIG).is_file()
         if has_ckpt and not resume:
@@ -114,6 +131,10 @@ class Trainer:
         self.best_val = math.inf
         self.bytes_seen = 0
         self.train_time = 0.0
+        self.budget_used = 0.0  # wall seconds of the time budget spent by earlier invocations
+        self.budget: WallClockBudget | None = None
+        self._logged_plan = 0
+        self._warned_warmup = False
         state = None
         if resume:
             state, osd, rng, weights = ckpt_io.load_training(self.last_dir)
@@ -121,24 +142,7 @@ class Trainer:
         self.wrapped = D.wrap(self.model, info, cfg.train.parallel)
         self.optimizer = build_optimizer(self.model, cfg.optim)
         if state is not None:
-            _load_optimizer(self.wrapped, self.optimizer, osd)
-            self.sampler.load_state_dict(state["sampler"])
-            self.step = state["step"]
-            self.total_steps = state["total_steps"]
-            saved_steps = state["run_config"]["train"]["steps"]
-            if cfg.train.steps != saved_steps:
-                # a longer (or shorter) run asked for on resume: the schedule spans the new length
-                log.warning("resume: train.steps %d -> %d", saved_steps, cfg.train.steps)
-                self.total_steps = cfg.train.steps
-                if self.total_steps <= self.step:
-                    raise UserError(f"train.steps={cfg.train.steps} but the run is already at "
-                                    f"step {self.step}")
-            self.best_val = state.get("best_val", math.inf)
-            self.bytes_seen = state.get("bytes_seen", 0)
-            self.train_time = state.get("train_time", 0.0)
-            torch.set_rng_state(rng["cpu"])
-            if "cuda" in rng and self.device.type == "cuda":
-                torch.cuda.set_rng_state(rng["cuda"], self.device)
+            self._restore(state, osd, rng)
         if self.curriculum is not None:
             self.curriculum.set_total_steps(self.total_steps)
         # reduce-overhead: CUDA graphs, whose outputs the next replay overwrites (see train_step)
@@ -164,12 +168,66 @@ class Trainer:
         self.intervals: list[tuple[int, float]] = []
         self.last_stats: dict = {}
 
+    def _restore(self, state: dict, osd: dict, rng: dict) -> None:
+        """Optimizer, sampler, counters and RNG from a training checkpoint (damage: one line)."""
+        cfg = self.cfg
+        saved = (state.get("run_config") or {}).get("optim", {}).get("name", cfg.optim.name)
+        if saved != cfg.optim.name:
+            raise UserError(f"{self.last_dir} holds the state of optimizer {saved}; it cannot resume "
+                            f"as optim.name={cfg.optim.name} (drop --optim.name or start a new run)")
+        groups = [len(g["params"]) for g in self.optimizer.state_dict()["param_groups"]]
+        try:
+            ok = [len(g["params"]) for g in osd["param_groups"]] == groups
+        except (KeyError, TypeError):
+            ok = False
+        if not ok:
+            raise UserError(f"damaged training checkpoint {self.last_dir}: its optimizer state does "
+                            f"not fit optim.name={cfg.optim.name} and this model (parameter groups)")
+        try:
+            _load_optimizer(self.wrapped, self.optimizer, osd)
+        except (KeyError, ValueError, TypeError, RuntimeError, IndexError) as e:
+            raise UserError(f"damaged training checkpoint {self.last_dir}: its optimizer state does "
+                            f"not fit optim.name={cfg.optim.name} and this model "
+                            f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+        try:
+            self.sampler.load_state_dict(state["sampler"])
+            torch.set_rng_state(rng["cpu"])
+            if "cuda" in rng and self.device.type == "cuda":
+                torch.cuda.set_rng_state(rng["cuda"], self.device)
+            saved_steps = state["run_config"]["train"]["steps"]
+            self.step, self.total_steps = state["step"], state["total_steps"]
+        except (KeyError, ValueError, TypeError, RuntimeError, IndexError) as e:
+            raise UserError(f"damaged training checkpoint {self.last_dir}: cannot restore its "
+                            f"sampler, RNG or counters ({type(e).__name__}: {e})") from None
+        if cfg.train.steps != saved_steps:
+            # a longer (or shorter) run asked for on resume: the schedule spans the new length
+            log.warning("resume: train.steps %d -> %d", saved_steps, cfg.train.steps)
+            self.total_steps = cfg.train.steps
+            if self.total_steps <= self.step:
+                raise UserError(f"train.steps={cfg.train.steps} but the run is already at "
+                                f"step {self.step}")
+        self.best_val = state.get("best_val", math.inf)
+        self.bytes_seen = state.get("bytes_seen", 0)
+        self.train_time = state.get("train_time", 0.0)
+        self.budget_used = state.get("budget_used_s", self.train_time)
+
+    def warmup_steps(self) -> int:
+        """optim.warmup_steps capped at optim.warmup_max_frac of the run (warns once if so)."""
+        oc = self.cfg.optim
+        w = effective_warmup(oc.warmup_steps, self.total_steps, oc.warmup_max_frac)
+        if w < oc.warmup_steps and not self._warned_warmup:
+            self._warned_warmup = True
+            log.warning("optim.warmup_steps=%d is more than %g of the run's %d steps: warming up "
+                        "over %d (optim.warmup_max_frac=0 keeps all %d)", oc.warmup_steps,
+                        oc.warmup_max_frac, self.total_steps, w, oc.warmup_steps)
+        return w
+
     # --- one optimizer step -------------------------------------------------------------------
     def train_step(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Forward/backward over grad_accum micro-batches, clip, update. Returns (loss, grad norm)
         as device tensors (no host sync)."""
         cfg = self.cfg
-        lr = cfg.optim.lr * lr_factor(self.step, self.total_steps, cfg.optim.warmup_steps,
+        lr = cfg.optim.lr * lr_factor(self.step, self.total_steps, self.warmup_steps(),
                                       cfg.optim.schedule, cfg.optim.min_lr_ratio,
                                       cfg.optim.wsd_decay_frac)
         for g in self.optimizer.param_groups:
@@ -240,6 +298,7 @@ class Trainer:
     def trainer_state(self) -> dict:
         return {"step": self.step, "total_steps": self.total_steps, "best_val": self.best_val,
                 "bytes_seen": self.bytes_seen, "train_time": self.train_time,
+                "budget_used_s": self.budget.elapsed() if self.budget else self.budget_used,
                 "sampler": self.sampler.state_dict(), "run_config": self.cfg.to_dict(),
                 "world_size": self.info.world_size}
 
@@ -251,12 +310,37 @@ class Trainer:
             bad += (~torch.isfinite(t.detach())).any().float()
         return D.all_reduce_mean(bad, self.info).item() == 0
 
+    def good_checkpoints(self) -> str:
+        """Where the good checkpoints of this run are, in words (for a message that stops it)."""
+        found = []
+        for d in (self.last_dir, self.best_dir):
+            try:
+                step = json.loads((d / ckpt_io.TRAINER_STATE).read_text())["step"]
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            found.append(f"{d} (step {step})")
+        if not found:
+            return "no checkpoint was written before it"
+        return "the good checkpoints are " + " and ".join(found)
+
+    def _check_collapse(self, bpb: float) -> None:
+        """Stops (before ``ckpt/last`` is overwritten) when validation has collapsed: non-finite,
+        or train.collapse_bpb bits/byte worse than the best so far."""
+        margin = self.cfg.train.collapse_bpb
+        if math.isfinite(bpb) and not (margin and math.isfinite(self.best_val)
+                                       and bpb > self.best_val + margin):
+            return
+        raise NonFiniteLossError(
+            f"validation collapsed at step {self.step} ({bpb:.3f} bits/byte, best {self.best_val:.3f});"
+            f" not saving over {self.last_dir}; {self.good_checkpoints()} (lower optim.lr, or "
+            "raise train.collapse_bpb if this is expected)")
+
     def save(self, dirs: list[Path]) -> None:
         # an update can make the weights NaN/Inf while the loss that preceded it was finite
         if not self.weights_finite():
             raise NonFiniteLossError(
-                f"non-finite weights after step {self.step}; not saving them. The last good "
-                f"checkpoint is in {self.last_dir} (lower optim.lr or check the data)")
+                f"non-finite weights after step {self.step}; not saving them; "
+                f"{self.good_checkpoints()} (lower optim.lr or check the data)")
         if self.info.enabled:
             msd, osd = _full_state(self.wrapped, self.optimizer, self.info)
         else:
@@ -271,15 +355,20 @@ class Trainer:
         cfg, info = self.cfg, self.info
         tc = cfg.train
         start_step = self.step
-        stop_at = self.total_steps if not tc.stop_after else min(self.total_steps,
-                                                                 start_step + tc.stop_after)
+        slice_end = start_step + tc.stop_after if tc.stop_after else math.inf
+        stop_at = min(self.total_steps, slice_end)
         pbar = tqdm(total=self.total_steps, initial=self.step, disable=not (tc.progress and info.is_main),
                     desc="train", unit="step", dynamic_ncols=True)
         pending: list[tuple[int, torch.Tensor, torch.Tensor]] = []
         last_val = None
-        budget_s = tc.time_budget_min * 60
+        self.budget = budget = (WallClockBudget(tc.time_budget_min * 60, used_s=self.budget_used)
+                                if tc.time_budget_min else None)
+        # the final validation's cost in training steps (a forward is ~1/3 of forward + backward),
+        # unless timing one validation batch tells (on a CPU it costs far more than a third)
+        eval_equiv = (tc.eval_bytes or len(self.val_split)) / self.bytes_per_step / 3
+        if budget is not None and not (info.enabled and tc.parallel == "fsdp"):
+            budget.finish_s = self._time_validation()
         t_mark = time.perf_counter()
-        calib_from = None
         self.model.train()
         if self.curriculum is not None and self.step == 0:
             self._log(self.curriculum.stage_record(0, 0))
@@ -288,12 +377,10 @@ class Trainer:
             pending.append((self.step, loss, gnorm))
             if self.curriculum is not None and self.curriculum.is_transition(self.step):
                 self._log(self.curriculum.stage_record(self.step, self.bytes_seen))
-            if budget_s and self.step - start_step == 3:
-                self._sync()
-                calib_from = (self.step, self.train_time + time.perf_counter() - t_mark)
-            if budget_s and calib_from and self.step - calib_from[0] == 20:
-                self._calibrate(calib_from, t_mark, budget_s)
-                stop_at = min(stop_at, self.total_steps)
+            if budget is not None:
+                budget.mark_step(self.step)
+                self._replan(budget, eval_equiv)
+                stop_at = min(self.total_steps, slice_end)
                 pbar.total = self.total_steps
             pbar.update(1)
             at_end = self.step >= stop_at
@@ -307,39 +394,70 @@ class Trainer:
                 pending = []
                 t_mark = time.perf_counter()
             if do_eval:
+                t_eval = time.perf_counter()
                 last_val = self.validate()
+                self._check_collapse(last_val["bpb"])
                 improved = last_val["bpb"] < self.best_val
                 self.best_val = min(self.best_val, last_val["bpb"])
                 self._log({"kind": "val", "step": self.step, "bytes_seen": self.bytes_seen,
                            **{k: v for k, v in last_val.items() if isinstance(v, (int, float))}})
                 self.save([self.last_dir] + ([self.best_dir] if improved else []))
                 t_mark = time.perf_counter()
+                if budget is not None:
+                    budget.paused(t_mark - t_eval)
         pbar.close()
+        if budget is not None:
+            self._log_budget(budget)
+            log.info("time budget: %d steps in %.1f s of %.1f", self.step, budget.elapsed(),
+                     budget.budget_s)
         summary = self._summary(last_val, stopped_early=self.step < self.total_steps)
         if info.is_main:
             dump_json(summary, self.run_dir / "summary.json")
             self.metrics.close()
+        self.lock.release()
         return summary
 
     def _sync(self) -> None:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
 
-    def _calibrate(self, calib_from, t_mark: float, budget_s: float) -> None:
-        """Fixes total_steps so the run ends in about budget_s (8% kept for validations)."""
+    def _time_validation(self) -> float:
+        """Seconds a validation over train.eval_bytes will take, from one timed batch (its first
+        call's overheads included, so the estimate errs long)."""
+        from bytelm.eval.bpb import evaluate_bpb
+        cfg = self.cfg
+        batch_bytes = cfg.eval.batch_size * cfg.seq_len + 1
+        total = min(cfg.train.eval_bytes or len(self.val_split), len(self.val_split))
+        self.model.eval()
+        t0 = time.perf_counter()
+        evaluate_bpb(self.model, self.val_split, seq_len=cfg.seq_len, stride=cfg.eval.stride,
+                     batch_size=cfg.eval.batch_size, max_bytes=min(batch_bytes, total),
+                     precision=cfg.train.precision)
         self._sync()
-        step0, t0 = calib_from
-        elapsed = self.train_time + time.perf_counter() - t_mark
-        per_step = (elapsed - t0) / (self.step - step0)
-        fit = int((budget_s * 0.92 - elapsed) / per_step) + self.step
-        # every rank must agree on the schedule
-        t = D.all_reduce_mean(torch.tensor(float(fit), device=self.device), self.info)
-        self.total_steps = max(self.step + 1, min(self.total_steps, int(t.item())))
+        self.model.train()
+        return (time.perf_counter() - t0) * max(1.0, total / batch_bytes)
+
+    def _replan(self, budget: WallClockBudget, eval_equiv: float) -> None:
+        """Sets total_steps to what fits the time budget (the schedule's end moves with it)."""
+        total = budget.plan(self.step, self.cfg.train.steps, eval_equiv)
+        if self.info.world_size > 1:  # every rank must agree on the schedule and the stop
+            t = torch.tensor(float(-1 if total is None else total), device=self.device)
+            total = int(D.all_reduce_mean(t, self.info).item())
+            total = None if total < 0 else total
+        if total is None or total == self.total_steps:
+            return
+        self.total_steps = total
         if self.curriculum is not None:
-            self.curriculum.set_total_steps(self.total_steps)
-        log.info("time budget: %.1f ms/step -> %d steps", per_step * 1e3, self.total_steps)
-        self._log({"kind": "calibration", "step": self.step, "ms_per_step": per_step * 1e3,
-                   "total_steps": self.total_steps})
+            self.curriculum.set_total_steps(total)
+        if not self._logged_plan or abs(total - self._logged_plan) > 0.1 * self._logged_plan:
+            self._logged_plan = total
+            self._log_budget(budget)
+
+    def _log_budget(self, budget: WallClockBudget) -> None:
+        per = budget.step_s() or 0.0
+        log.debug("time budget: %.1f ms/step -> %d steps", per * 1e3, self.total_steps)
+        self._log({"kind": "budget", "step": self.step, "ms_per_step": per * 1e3,
+                   "total_steps": self.total_steps, "elapsed_s": budget.elapsed()})
 
     def _flush(self, pending, pbar) -> None:
         """Moves pending losses to the host, checks them, logs them (one sync per log interval)."""
@@ -352,7 +470,7 @@ class Trainer:
                 what = "loss" if not math.isfinite(loss) else "gradient norm"
                 raise NonFiniteLossError(
                     f"non-finite {what} ({loss if what == 'loss' else gnorm}) at step {step}; "
-                    f"the last good checkpoint is in {self.last_dir} (lower optim.lr or check the data)")
+                    f"{self.good_checkpoints()} (lower optim.lr or check the data)")
         step, _, _ = pending[-1]
         loss, gnorm = vals[-1].tolist()
         bps = self.bytes_seen / self.train_time if self.train_time > 0 else 0.0
@@ -399,6 +517,7 @@ class Trainer:
                 "peak_memory_gib": peak_memory_gib(self.device), "world_size": self.info.world_size,
                 "device": torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "cpu",
                 "val_bpb": last_val["bpb"] if last_val else None, "best_val_bpb": self.best_val,
+                "budget_used_s": self.budget.elapsed() if self.budget else None,
                 "run_dir": str(self.run_dir)}
 
 
@@ -408,11 +527,11 @@ def train(cfg: RunConfig, resume: bool = False) -> dict:
     try:
         return trainer.run()
     finally:
+        trainer.lock.release()
         D.teardown(trainer.info)
 
 
 def load_run_config(run_dir) -> RunConfig:
-    import json
     p = Path(run_dir) / "run_config.json"
     if not p.is_file():
         raise UserError(f"no run_config.json in {run_dir}")

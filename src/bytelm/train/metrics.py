@@ -4,7 +4,22 @@ import logging
 import os
 from pathlib import Path
 
+from bytelm.errors import UserError
+
 log = logging.getLogger(__name__)
+
+# option -> (module to import, pip extra that installs it)
+BACKENDS = {"tensorboard": ("tensorboard", "tensorboard"), "wandb": ("wandb", "wandb")}
+
+
+def check_backends(tensorboard: bool, wandb: bool) -> None:
+    """UserError (before a run starts) when an asked-for logging backend is not installed."""
+    import importlib.util
+    for name, wanted in (("tensorboard", tensorboard), ("wandb", wandb)):
+        module, extra = BACKENDS[name]
+        if wanted and importlib.util.find_spec(module) is None:
+            raise UserError(f"--train.{name}=true needs the {module} package: "
+                            f"pip install 'bytelm[{extra}]' (or {module})")
 
 
 class MetricsLogger:
@@ -23,19 +38,14 @@ class MetricsLogger:
             atomic_write_bytes(self.path, "".join(ln + "\n" for ln in keep).encode())
         self._f = open(self.path, "a")
         self._tb = self._wb = None
+        check_backends(tensorboard, wandb)
         if tensorboard:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-                self._tb = SummaryWriter(str(Path(run_dir) / "tb"))
-            except ImportError:
-                log.warning("tensorboard is not installed; pip install tensorboard")
+            from torch.utils.tensorboard import SummaryWriter
+            self._tb = SummaryWriter(str(Path(run_dir) / "tb"))
         if wandb:
-            try:
-                import wandb as wb
-                os.environ.setdefault("WANDB_MODE", "offline")
-                self._wb = wb.init(project="bytelm", dir=str(run_dir), config=config or {})
-            except ImportError:
-                log.warning("wandb is not installed; pip install wandb")
+            import wandb as wb
+            os.environ.setdefault("WANDB_MODE", "offline")
+            self._wb = wb.init(project="bytelm", dir=str(run_dir), config=config or {})
 
     def log(self, record: dict) -> None:
         self._f.write(json.dumps(record) + "\n")

@@ -25,3 +25,11 @@ def lr_factor(step: int, total: int, warmup: int, kind: str = "cosine",
             return 1.0
         return 1.0 - (1 - min_ratio) * (p - start) / decay_frac
     raise ValueError(f"unknown schedule {kind!r}")
+
+
+def effective_warmup(warmup: int, total: int, max_frac: float) -> int:
+    """``warmup`` steps capped at ``max_frac`` of a run of ``total`` steps (0: no cap), so a short
+    run (60 steps with the default 200) still reaches its peak learning rate."""
+    if max_frac <= 0:
+        return warmup
+    return min(warmup, max(1, int(max_frac * total)) if warmup else 0)
