@@ -81,6 +81,8 @@ def read_config(ckpt: Path):
         raise UserError(f"corrupted checkpoint {ckpt}: {CONFIG} is not valid JSON ({e})") from None
     if not isinstance(d, dict):
         raise UserError(f"corrupted checkpoint {ckpt}: {CONFIG} is not a JSON object")
+    if d.get("model_type") == "bytelm" and isinstance(d.get("bytelm"), dict):
+        d = dict(d["bytelm"])  # a directory written by `bytelm export-hf` (bytelm.hf.export)
     d.pop("bytelm_version", None)
     d.pop("model_type", None)
     try:
