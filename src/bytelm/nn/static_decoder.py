@@ -1,0 +1,53 @@
+"""What every family's fixed-shape decoder shares: the decoding interface generation and the
+benchmark call, and the compile set-up that lets CUDA graphs replay over the decoder's buffers.
+
+The interface (a family returns one from ``ByteLM.build_static_decoder``):
+
+    dec.prefill(x)      # x (B, n >= 1) prompt bytes; resets the state; logits (B, n, 256)
+    dec.step(b)         # b (B,) one byte per stream; next-byte logits (B, 256) fp32
+    dec.capacity()      # bytes the state can still take (None: unbounded)
+    dec.n_bytes         # bytes read per stream since the last prefill
+
+``step`` calls ``self._fn(b, *self.graph_args())``: ``_fn`` is the family's per-byte function,
+compiled or not, and ``graph_args`` the Python values that select one of its graphs (none for
+the Transformer; the in-patch phase for AGIFORMER).
+"""
+import torch
+from torch import nn
+
+
+class StaticDecoderBase(nn.Module):
+    """Base of the fixed-shape decoders; subclasses define ``prefill`` and ``_byte``."""
+
+    n_bytes: int = 0
+
+    def _setup(self, fn, compile: str | None) -> None:
+        """Sets ``self._fn`` to ``fn`` compiled with mode ``compile`` (None: eager)."""
+        if compile:
+            # a decoder compiles one graph per graph_args value, and a process may hold several
+            # decoders of the same code object (batch sizes, capacities): Dynamo counts them all
+            # against one recompile limit (8 by default), past which it falls back to eager
+            import torch._dynamo.config as dynamo_config
+            dynamo_config.cache_size_limit = max(dynamo_config.cache_size_limit, 64)
+            # the state is updated in place: fixed addresses let CUDA graphs replay over it
+            for buf in self.buffers(recurse=False):
+                torch._dynamo.mark_static_address(buf)
+        self.compiled = bool(compile)
+        self._fn = torch.compile(fn, mode=compile) if compile else fn
+
+    def graph_args(self) -> tuple:
+        """Python values passed to ``_fn`` after the byte (each value its own graph)."""
+        return ()
+
+    def capacity(self) -> int | None:
+        """Bytes the state can still take (None: unbounded)."""
+        return None
+
+    @torch.no_grad()
+    def step(self, b: torch.Tensor) -> torch.Tensor:
+        """Feeds one byte per stream, b (B,); returns next-byte logits (B, 256)."""
+        out = self._fn(b.long(), *self.graph_args())
+        self.n_bytes += 1
+        if out.device.type == "cuda" and self.compiled:
+            out = out.clone()  # a CUDA-graph output is overwritten by the next replay
+        return out
