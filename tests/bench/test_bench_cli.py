@@ -118,8 +118,9 @@ def test_bench_generate(tmp_path, capsys):
 
 
 def test_bench_generate_compiled_decode(tmp_path, capsys):
-    """--decode both: a compiled row next to each eager one for AGIFORMER (its warm-up raised to
-    four patches so every phase graph is built first), n/a for other families."""
+    """--decode both: a compiled row next to each eager one (the warm-up raised to the
+    decoder's warmup_steps, four patches for AGIFORMER, so every graph is built first, and
+    reported apart)."""
     res, printed = run_bench(tmp_path, capsys, "generate", "--preset", "agiformer-tiny",
                              "transformer-tiny", "--contexts", 16, "--new-bytes", 8, "--batch", 1,
                              "--prefill-reps", 1, "--decode-reps", 2, "--decode-warmup", 2,
@@ -127,11 +128,24 @@ def test_bench_generate_compiled_decode(tmp_path, capsys):
     rows = {(r["model"], r["decode"]): r for r in res["rows"]}
     assert set(rows) == {(m, d) for m in ("agiformer-tiny", "transformer-tiny")
                          for d in ("eager", "compiled")}
-    ok = rows[("agiformer-tiny", "compiled")]
-    assert ok["status"] == "ok" and _pos(ok["decode_ms_per_byte"])
-    assert ok["decode_start"] == 16 + 4 * 4
-    assert rows[("transformer-tiny", "compiled")]["status"].startswith("n/a")
+    for (model, decode), r in rows.items():
+        assert r["status"] == "ok" and _pos(r["decode_ms_per_byte"]) and _pos(r["warmup_s"]), r
+    assert rows[("agiformer-tiny", "compiled")]["decode_start"] == 16 + 4 * 4
+    assert rows[("transformer-tiny", "compiled")]["decode_start"] == 16 + 4
+    assert rows[("transformer-tiny", "eager")]["decode_start"] == 16 + 2
     assert "compiled" in printed
+
+
+def test_bench_generate_defaults_cover_every_family():
+    from bytelm.registry import list_families
+    args = _parse("generate")
+    bench._fill_defaults(args, "generate", on_gpu=True)
+    gpu = set(args.preset)
+    args = _parse("generate")
+    bench._fill_defaults(args, "generate", on_gpu=False)
+    assert {p.rsplit("-", 1)[0] for p in args.preset} == {p.rsplit("-", 1)[0] for p in gpu}
+    assert len(gpu) == len(list_families()) and args.decode == "auto"
+    assert args.contexts == [64, 512] and args.batch == [1, 4]
 
 
 def test_bench_generate_ckpt(tmp_path, capsys):

@@ -77,9 +77,9 @@ def make_decoder(model, batch_size: int, decode: str = "auto", dtype: torch.dtyp
     decode = resolve_decode(model, decode, device)
     if decode == "eager":
         return EagerDecoder(model, batch_size)
-    capacity = None
-    if need is not None:
-        capacity = min(model.config.context, -(-need // _CAPACITY_STEP) * _CAPACITY_STEP)
+    capacity, bound = None, model.max_state_bytes()
+    if need is not None and bound is not None:  # an unbounded state takes no capacity
+        capacity = min(bound, -(-need // _CAPACITY_STEP) * _CAPACITY_STEP)
     return model.static_decoder(batch_size, dtype=dtype,
                                 compile=compile_mode(device) if decode == "compiled" else None,
                                 capacity=capacity)

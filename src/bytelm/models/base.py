@@ -77,6 +77,10 @@ class ByteLM(nn.Module):
         """How many more bytes ``state`` can take (None: unbounded)."""
         return None
 
+    def max_state_bytes(self) -> int | None:
+        """The most bytes a fresh state can take (None: unbounded)."""
+        return None
+
     def build_static_decoder(self, batch_size: int, dtype: torch.dtype | None = None,
                              compile: str | None = None, capacity: int | None = None):
         """A fixed-shape decoder (``bytelm.nn.static_decoder``: prefill, step, capacity) for

@@ -20,6 +20,9 @@ class StaticDecoderBase(nn.Module):
     """Base of the fixed-shape decoders; subclasses define ``prefill`` and ``_byte``."""
 
     n_bytes: int = 0
+    warmup_steps: int = 4
+    """steps after a prefill that build and record every graph (CUDA graphs are recorded on a
+    graph's second or third call); benchmarks time none of them."""
 
     def _setup(self, fn, compile: str | None) -> None:
         """Sets ``self._fn`` to ``fn`` compiled with mode ``compile`` (None: eager)."""

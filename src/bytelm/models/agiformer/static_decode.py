@@ -72,6 +72,7 @@ class StaticDecoder(StaticDecoderBase):
                 self.register_buffer(f"lin{i}", torch.zeros_like(blk.lin.step(x0, None)[1]))
             self.register_buffer("mem", torch.zeros_like(model.memory.step(x0, None)[1]))
         self.n_bytes = 0
+        self.warmup_steps = 4 * self.P  # every phase graph built and recorded
         self._setup(self._byte, compile)
 
     # --- state ------------------------------------------------------------------------------

@@ -263,6 +263,10 @@ class BsfinLM(ByteLM):
         """Bytes the decoder's KV caches still hold (they are sized to the context)."""
         return self.config.context - state.history.shape[1]
 
+    def max_state_bytes(self) -> int:
+        """The decoder's KV caches hold the context."""
+        return self.config.context
+
     def _close_patches(self, state: BsfinState, b: int, ends: list[int]) -> None:
         """Row b's patches ending at bytes ``ends`` (ascending) close: encode them together, run
         the complex stack over the new positions at once (its caches grow by len(ends)), and

@@ -118,6 +118,10 @@ class GPT(ByteLM):
     def state_capacity(self, state: list[KVCache]) -> int:
         return state[0].capacity - state[0].length
 
+    def max_state_bytes(self) -> int:
+        """The KV cache holds the context."""
+        return self.config.context
+
     def build_static_decoder(self, batch_size: int, dtype=None, compile: str | None = None,
                              capacity: int | None = None):
         """``static_decode.GPTStaticDecoder`` holding ``capacity`` (default: context) bytes."""
