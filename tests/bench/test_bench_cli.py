@@ -122,18 +122,37 @@ def test_bench_generate_compiled_decode(tmp_path, capsys):
     decoder's warmup_steps, four patches for AGIFORMER, so every graph is built first, and
     reported apart)."""
     res, printed = run_bench(tmp_path, capsys, "generate", "--preset", "agiformer-tiny",
-                             "transformer-tiny", "--contexts", 16, "--new-bytes", 8, "--batch", 1,
+                             "--contexts", 16, "--new-bytes", 8, "--batch", 1,
                              "--prefill-reps", 1, "--decode-reps", 2, "--decode-warmup", 2,
                              "--decode", "both")
-    rows = {(r["model"], r["decode"]): r for r in res["rows"]}
-    assert set(rows) == {(m, d) for m in ("agiformer-tiny", "transformer-tiny")
-                         for d in ("eager", "compiled")}
-    for (model, decode), r in rows.items():
+    rows = {r["decode"]: r for r in res["rows"]}
+    assert set(rows) == {"eager", "compiled"}
+    for r in rows.values():
         assert r["status"] == "ok" and _pos(r["decode_ms_per_byte"]) and _pos(r["warmup_s"]), r
-    assert rows[("agiformer-tiny", "compiled")]["decode_start"] == 16 + 4 * 4
-    assert rows[("transformer-tiny", "compiled")]["decode_start"] == 16 + 4
-    assert rows[("transformer-tiny", "eager")]["decode_start"] == 16 + 2
+    assert rows["compiled"]["decode_start"] == 16 + 4 * 4 and rows["eager"]["decode_start"] == 18
     assert "compiled" in printed
+
+
+def test_decode_row_static_decoders_every_family():
+    """decode="static" (the fixed-shape decoders, uncompiled) times every family; a bounded
+    cache is sized to the row (prompt + warm-up + new bytes), not the context."""
+    import torch
+
+    from bytelm import create_model
+    from bytelm.cli.bench import _gen_presets
+    for preset in _gen_presets(on_gpu=False):
+        model = create_model(preset).eval()
+        with torch.no_grad():
+            r = decode_row_static(model, preset)
+        assert r["status"] == "ok" and r["decode"] == "static" and _pos(r["bytes_per_s"]), r
+
+
+def decode_row_static(model, name):
+    import torch
+
+    from bytelm.bench.generate import decode_row
+    return decode_row(model, name, batch=2, context=20, new_bytes=4, prefill_reps=1,
+                      decode_reps=1, decode_warmup=1, device=torch.device("cpu"), decode="static")
 
 
 def test_bench_generate_defaults_cover_every_family():

@@ -1,10 +1,11 @@
+import pytest
 import torch
 
 import bytelm
 from bytelm.models.bsfin.local import ngram_hash
 from bytelm.models.bsfin.model import pack_patches
 from bytelm.nn.loss import byte_cross_entropy
-from tests.contracts import contract_tests
+from tests.contracts import check_static_decoder, contract_tests
 
 CONFIGS = [
     "bsfin-tiny",
@@ -176,3 +177,12 @@ def test_stability_options_add_only_undecayed_gains():
     d.pop("qk_norm"), d.pop("mem_norm")
     assert config_from_dict(d) == base.config
     assert config_from_dict(m.config.to_dict()) == m.config
+
+
+@pytest.mark.parametrize("spec", ["bsfin-tiny", "bsfin-tiny[patcher=space,scores=magnitude]",
+                                  "bsfin-tiny[patcher=fixed,patch_stride=3,scores=classical]"])
+def test_static_decoder_equals_full_forward(spec):
+    """Incremental patching, the complex stack once per closed patch over position tensors,
+    cached memory keys/values == the full forward (logits; for the preset also greedy bytes
+    past the context)."""
+    check_static_decoder(spec, n=40, greedy=spec == "bsfin-tiny")

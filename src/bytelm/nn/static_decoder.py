@@ -26,17 +26,20 @@ class StaticDecoderBase(nn.Module):
 
     def _setup(self, fn, compile: str | None) -> None:
         """Sets ``self._fn`` to ``fn`` compiled with mode ``compile`` (None: eager)."""
-        if compile:
-            # a decoder compiles one graph per graph_args value, and a process may hold several
-            # decoders of the same code object (batch sizes, capacities): Dynamo counts them all
-            # against one recompile limit (8 by default), past which it falls back to eager
-            import torch._dynamo.config as dynamo_config
-            dynamo_config.cache_size_limit = max(dynamo_config.cache_size_limit, 64)
-            # the state is updated in place: fixed addresses let CUDA graphs replay over it
-            for buf in self.buffers(recurse=False):
-                torch._dynamo.mark_static_address(buf)
         self.compiled = bool(compile)
-        self._fn = torch.compile(fn, mode=compile) if compile else fn
+        self._fn = self._compile(fn, compile) if compile else fn
+
+    def _compile(self, fn, mode: str):
+        """``torch.compile(fn, mode=mode)`` over this decoder's buffers, updated in place."""
+        # a decoder compiles one graph per graph_args value, and a process may hold several
+        # decoders of the same code object (batch sizes, capacities): Dynamo counts them all
+        # against one recompile limit (8 by default), past which it falls back to eager
+        import torch._dynamo.config as dynamo_config
+        dynamo_config.cache_size_limit = max(dynamo_config.cache_size_limit, 64)
+        # fixed addresses let CUDA graphs replay over the state
+        for buf in self.buffers(recurse=False):
+            torch._dynamo.mark_static_address(buf)
+        return torch.compile(fn, mode=mode)
 
     def graph_args(self) -> tuple:
         """Python values passed to ``_fn`` after the byte (each value its own graph)."""
