@@ -186,3 +186,18 @@ def test_static_decoder_equals_full_forward(spec):
     cached memory keys/values == the full forward (logits; for the preset also greedy bytes
     past the context)."""
     check_static_decoder(spec, n=40, greedy=spec == "bsfin-tiny")
+
+
+def test_complex_linear_block_weight_follows_updates():
+    """The block matrix kept for inference is rebuilt after an in-place weight update."""
+    from bytelm.models.bsfin.interference import ComplexLinear, complex_linear_reference
+    lin = ComplexLinear(3, 2)
+    r, i = torch.randn(4, 3), torch.randn(4, 3)
+    with torch.no_grad():
+        lin(r, i)
+        lin.im.weight.add_(1.0)  # e.g. an optimizer step
+        lin.double().float()  # a .to() swaps the storage, not the version
+        got = lin(r, i)
+    ref = complex_linear_reference(r, i, lin.re.weight, lin.im.weight)
+    for a, b in zip(got, ref):
+        torch.testing.assert_close(a, b)
