@@ -133,7 +133,7 @@ def test_bench_generate_compiled_decode(tmp_path, capsys):
     assert "compiled" in printed
 
 
-def test_decode_row_static_decoders_every_family():
+def test_decode_row_static_decoders_every_family(one_thread):
     """decode="static" (the fixed-shape decoders, uncompiled) times every family; a bounded
     cache is sized to the row (prompt + warm-up + new bytes), not the context."""
     import torch

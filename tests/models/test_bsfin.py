@@ -181,7 +181,7 @@ def test_stability_options_add_only_undecayed_gains():
 
 @pytest.mark.parametrize("spec", ["bsfin-tiny", "bsfin-tiny[patcher=space,scores=magnitude]",
                                   "bsfin-tiny[patcher=fixed,patch_stride=3,scores=classical]"])
-def test_static_decoder_equals_full_forward(spec):
+def test_static_decoder_equals_full_forward(spec, one_thread):
     """Incremental patching, the complex stack once per closed patch over position tensors,
     cached memory keys/values == the full forward (logits; for the preset also greedy bytes
     past the context)."""

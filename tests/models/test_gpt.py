@@ -47,7 +47,7 @@ def test_residual_init_scaled():
     assert proj < qkv * 0.8
 
 
-def test_static_decoder_equals_full_forward():
+def test_static_decoder_equals_full_forward(one_thread):
     """The static KV cache + single-byte step (position tensor, masks) == the full forward,
     and its greedy bytes == full recomputation past the context (cache rebuilt)."""
     check_static_decoder("transformer-tiny")

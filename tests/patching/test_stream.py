@@ -23,7 +23,7 @@ def _rows() -> torch.Tensor:
     ("babylon", {"overflow": "extend"}), ("babylon", {"utf8": False, "max_size": 6}),
     ("space", {}), ("space", {"overflow": "cut", "max_size": 5}),
     ("fixed", {"patch_size": 3}), ("fixed", {"patch_size": 4, "utf8": True})])
-def test_stream_equals_whole_row(name, kw):
+def test_stream_equals_whole_row(name, kw, one_thread):
     patcher = get_patcher(name, **kw)
     x = _rows()
     ref = patcher(x)
