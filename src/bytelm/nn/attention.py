@@ -102,6 +102,10 @@ class CausalSelfAttention(nn.Module):
         q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
         if cache is None:
             y = sdpa(q, k, v, is_causal=True)
+        elif isinstance(cache.length, int) and cache.length == 0:
+            # a fresh cache (a prompt): plain causal attention, flash on CUDA, no L x L mask
+            cache.append(k, v)
+            y = sdpa(q, k, v, is_causal=True)
         else:
             keys, vals, mask = cache.append(k, v)
             y = sdpa(q, keys.to(q.dtype), vals.to(q.dtype), attn_mask=mask)

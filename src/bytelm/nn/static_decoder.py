@@ -41,6 +41,17 @@ class StaticDecoderBase(nn.Module):
             torch._dynamo.mark_static_address(buf)
         return torch.compile(fn, mode=mode)
 
+    def _bound(self, model, batch_size: int, capacity: int) -> None:
+        """Sets model, B and C for a state of ``capacity`` bytes per stream (<= context)."""
+        if not 1 <= capacity <= model.config.context:
+            raise ValueError(f"capacity must be in 1..{model.config.context} (the context), "
+                             f"got {capacity}")
+        self.model, self.B, self.C = model, batch_size, capacity
+
+    def _check_fits(self, n: int) -> None:
+        if n > self.C:
+            raise ValueError(f"a {n}-byte prompt does not fit the {self.C}-byte cache")
+
     def graph_args(self) -> tuple:
         """Python values passed to ``_fn`` after the byte (each value its own graph)."""
         return ()

@@ -42,11 +42,9 @@ class BsfinStaticDecoder(StaticDecoderBase):
                  compile: str | None = None):
         super().__init__()
         c = model.config
-        if not 1 <= capacity <= c.context:
-            raise ValueError(f"capacity must be in 1..{c.context} (the context), got {capacity}")
+        self._bound(model, batch_size, capacity)
         dev = model.head.weight.device
         kv_dtype = dtype or model.head.weight.dtype
-        self.model, self.B, self.C = model, batch_size, capacity
         self.n_gram = max(c.ngrams)
         shortest = c.patch_stride if c.patcher == "fixed" else c.min_patch
         self.n_slots = math.ceil(capacity / shortest) + 1  # patches per stream, +1 for the open one
@@ -85,8 +83,7 @@ class BsfinStaticDecoder(StaticDecoderBase):
         these buffers), then moves the patch state into the buffers. Returns logits (B, n, 256)."""
         m, c = self.model, self.model.config
         B, n = x.shape
-        if n > self.C:
-            raise ValueError(f"a {n}-byte prompt does not fit the {self.C}-byte cache")
+        self._check_fits(n)
         dec = [KVCache(k, v, 0) for k, v in self._layers("dec", c.decoder_layers)]
         state = m.init_state(B, x.device, dec=dec)
         logits, state = m.step(x, state)

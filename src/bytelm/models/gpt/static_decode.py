@@ -31,10 +31,8 @@ class GPTStaticDecoder(StaticDecoderBase):
                  compile: str | None = None):
         super().__init__()
         c = model.config
-        if not 1 <= capacity <= c.context:
-            raise ValueError(f"capacity must be in 1..{c.context} (the context), got {capacity}")
+        self._bound(model, batch_size, capacity)
         dev = model.embed.weight.device
-        self.model, self.B, self.C = model, batch_size, capacity
         shape = (batch_size, c.n_heads, capacity, c.d_model // c.n_heads)
         kv_dtype = dtype or model.embed.weight.dtype
         for i in range(c.n_layers):
@@ -52,8 +50,7 @@ class GPTStaticDecoder(StaticDecoderBase):
         """Reads the prompt x (B, n) in one pass of the reference step (causal attention over
         the prompt) with its keys/values written into the buffers. Returns logits (B, n, 256)."""
         n = x.shape[1]
-        if n > self.C:
-            raise ValueError(f"a {n}-byte prompt does not fit the {self.C}-byte cache")
+        self._check_fits(n)
         caches = [KVCache(k, v, 0) for k, v in self._buffers_kv()]
         logits, _ = self.model.step(x, caches)
         self.pos.fill_(n)
