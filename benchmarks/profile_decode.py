@@ -67,9 +67,6 @@ def run(args) -> dict:
     torch.manual_seed(0)
     model = create_model(args.preset, **({"context": args.context} if args.context else {}))
     model = model.to(device).eval()
-    if args.decode == "compiled" and not model.has_static_decoder:
-        raise SystemExit(f"error: --decode compiled needs a fixed-shape decoder, which "
-                         f"{args.preset} does not have")
     need = args.prompt + (args.warmup or 0) + 64 + args.bytes + args.profile + 1
     begin, advance, min_warmup, _ = decode_fns(model, args.batch, device, args.decode, need=need)
     if args.warmup is None:  # every phase graph of the compiled decoder built before timing

@@ -41,7 +41,11 @@ def decode_fns(model, batch: int, device: torch.device, decode: str = "eager",
     returns (logits (B, 1, 256), state). A compiled decoder builds and records its graphs in its
     first ``min_warmup`` = ``warmup_steps`` steps (0 otherwise); a bounded fixed-shape cache is
     sized to ``need`` bytes."""
-    from bytelm.generate.decoder import make_decoder
+    from bytelm.generate.decoder import make_decoder, resolve_decode
+    if resolve_decode(model, decode, device) == "eager":  # the state stays visible (profilers)
+        def init_step(x):
+            return model.step(x, model.init_state(batch, device))
+        return init_step, model.step, 0, None
     dec = make_decoder(model, batch, decode, dtype=kv_dtype, need=need)
 
     def init_step(x):
