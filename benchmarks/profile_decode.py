@@ -67,9 +67,8 @@ def run(args) -> dict:
     torch.manual_seed(0)
     model = create_model(args.preset, **({"context": args.context} if args.context else {}))
     model = model.to(device).eval()
-    if args.decode == "compiled" and not hasattr(model, "static_decoder"):
-        raise SystemExit(f"error: --decode compiled is built for AGIFORMER only, not {args.preset}")
-    begin, advance, min_warmup = decode_fns(model, args.batch, device, args.decode)
+    need = args.prompt + (args.warmup or 0) + 64 + args.bytes + args.profile + 1
+    begin, advance, min_warmup, _ = decode_fns(model, args.batch, device, args.decode, need=need)
     if args.warmup is None:  # every phase graph of the compiled decoder built before timing
         args.warmup = min_warmup
     cap = model.state_capacity(model.init_state(args.batch, device))

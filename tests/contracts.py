@@ -127,6 +127,46 @@ CONTRACTS = {
 }
 
 
+def full_recompute_greedy(model, prompt: bytes, n: int) -> bytes:
+    """Reference greedy generation: the whole forward re-run for every byte, cropped to the
+    last context/2 bytes whenever the sequence would exceed the context (the rule cached
+    generation documents)."""
+    ctx = model.config.context
+    seq = bytearray(prompt)
+    window_start = 0
+    out = bytearray()
+    for _ in range(n):
+        if len(seq) - window_start > ctx:
+            window_start = len(seq) - ctx // 2
+        x = torch.tensor([list(seq[window_start:])])
+        with torch.no_grad():
+            b = int(model(x).logits[0, -1].argmax())
+        out.append(b)
+        seq.append(b)
+    return bytes(out)
+
+
+def check_static_decoder(spec: str, compile: str | None = None, prompt: int = 9,
+                         n: int = 40, batch: int = 2, greedy: bool = True) -> None:
+    """The fixed-shape decoder (``static_decoder``) == the full forward: its logits over a
+    teacher-forced sequence (a prompt prefilled, then one byte per step), and its greedy bytes
+    after a fixed prompt (``generate(decode="static")``) past the context."""
+    from bytelm.generate import generate_bytes
+    m = _model(spec)
+    x = torch.randint(0, 256, (batch, prompt + n), generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        full = m(x).logits
+        dec = m.build_static_decoder(batch, compile=compile, capacity=prompt + n)
+        out = [dec.prefill(x[:, :prompt])]
+        out += [dec.step(x[:, i])[:, None] for i in range(prompt, prompt + n)]
+    torch.testing.assert_close(torch.cat(out, 1), full, rtol=1e-4, atol=1e-4)
+    if greedy:
+        small = _model(spec, context=24)
+        fixed = b"The quick brown fox"
+        assert generate_bytes(small, fixed, max_bytes=30, temperature=0, decode="static") \
+            == full_recompute_greedy(small, fixed, 30)
+
+
 def contract_tests(presets: list[str]):
     """Returns a test function parametrized over (preset, contract) plus a save/load test."""
 

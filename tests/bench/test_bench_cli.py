@@ -118,20 +118,53 @@ def test_bench_generate(tmp_path, capsys):
 
 
 def test_bench_generate_compiled_decode(tmp_path, capsys):
-    """--decode both: a compiled row next to each eager one for AGIFORMER (its warm-up raised to
-    four patches so every phase graph is built first), n/a for other families."""
+    """--decode both: a compiled row next to each eager one (the warm-up raised to the
+    decoder's warmup_steps, four patches for AGIFORMER, so every graph is built first, and
+    reported apart)."""
     res, printed = run_bench(tmp_path, capsys, "generate", "--preset", "agiformer-tiny",
-                             "transformer-tiny", "--contexts", 16, "--new-bytes", 8, "--batch", 1,
+                             "--contexts", 16, "--new-bytes", 8, "--batch", 1,
                              "--prefill-reps", 1, "--decode-reps", 2, "--decode-warmup", 2,
                              "--decode", "both")
-    rows = {(r["model"], r["decode"]): r for r in res["rows"]}
-    assert set(rows) == {(m, d) for m in ("agiformer-tiny", "transformer-tiny")
-                         for d in ("eager", "compiled")}
-    ok = rows[("agiformer-tiny", "compiled")]
-    assert ok["status"] == "ok" and _pos(ok["decode_ms_per_byte"])
-    assert ok["decode_start"] == 16 + 4 * 4
-    assert rows[("transformer-tiny", "compiled")]["status"].startswith("n/a")
+    rows = {r["decode"]: r for r in res["rows"]}
+    assert set(rows) == {"eager", "compiled"}
+    for r in rows.values():
+        assert r["status"] == "ok" and _pos(r["decode_ms_per_byte"]) and _pos(r["warmup_s"]), r
+    assert rows["compiled"]["decode_start"] == 16 + 4 * 4 and rows["eager"]["decode_start"] == 18
     assert "compiled" in printed
+
+
+def test_decode_row_static_decoders_every_family(one_thread):
+    """decode="static" (the fixed-shape decoders, uncompiled) times every family; a bounded
+    cache is sized to the row (prompt + warm-up + new bytes), not the context."""
+    import torch
+
+    from bytelm import create_model
+    from bytelm.cli.bench import _gen_presets
+    for preset in _gen_presets(on_gpu=False):
+        model = create_model(preset).eval()
+        with torch.no_grad():
+            r = decode_row_static(model, preset)
+        assert r["status"] == "ok" and r["decode"] == "static" and _pos(r["bytes_per_s"]), r
+
+
+def decode_row_static(model, name):
+    import torch
+
+    from bytelm.bench.generate import decode_row
+    return decode_row(model, name, batch=2, context=20, new_bytes=4, prefill_reps=1,
+                      decode_reps=1, decode_warmup=1, device=torch.device("cpu"), decode="static")
+
+
+def test_bench_generate_defaults_cover_every_family():
+    from bytelm.registry import list_families
+    args = _parse("generate")
+    bench._fill_defaults(args, "generate", on_gpu=True)
+    gpu = set(args.preset)
+    args = _parse("generate")
+    bench._fill_defaults(args, "generate", on_gpu=False)
+    assert {p.rsplit("-", 1)[0] for p in args.preset} == {p.rsplit("-", 1)[0] for p in gpu}
+    assert len(gpu) == len(list_families()) and args.decode == "auto"
+    assert args.contexts == [64, 512] and args.batch == [1, 4]
 
 
 def test_bench_generate_ckpt(tmp_path, capsys):

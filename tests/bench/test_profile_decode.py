@@ -52,9 +52,3 @@ def test_profile_decode_compiled_agiformer(profile_decode, tmp_path, one_thread)
     assert res["decode"] == "compiled" and res["warmup_steps"] == 16
     assert len(res["steps"]) == 6 and all(s["closed"] is None for s in res["steps"])
     assert "(compiled)" in res["summary"] and "closing a patch" not in res["summary"]
-
-
-def test_profile_decode_compiled_is_agiformer_only(profile_decode, tmp_path):
-    with pytest.raises(SystemExit, match="compiled is built for AGIFORMER only"):
-        profile_decode.main(["--preset", "bsfin-tiny", "--device", "cpu", "--decode", "compiled",
-                             "--prompt", "8", "--out", str(tmp_path / "d.json")])

@@ -240,7 +240,9 @@ GEN_CASES = {
     "max-bytes-zero": (["--prompt", "a", "--max-bytes", "0"], ["--max-bytes must be >= 1"]),
     "bad-device": (["--prompt", "a", "--device", "bogus"], ["device", "'bogus'"]),
     "no-prompt": ([], ["--prompt"]),
-    "compile-not-agiformer": (["--prompt", "a", "--compile"], ["--compile", "AGIFORMER"]),
+    "prompts-file-missing": (["--prompts-file", "{tmp}/nope.txt"], ["prompts file not found"]),
+    "prompts-file-and-stream": (["--prompts-file", "{tmp}/nope.txt", "--stream"],
+                                ["--prompts-file", "--stream"]),
 }
 
 
@@ -250,6 +252,16 @@ def test_generate_bad_input(case, run_cli, ckpt, tmp_path):
     args = [a.format(tmp=tmp_path) for a in args]
     rc, o, e = run_cli("generate", ckpt, "--max-bytes", "4", *args)
     assert_user_error(rc, o, e, *needles)  # includes: nothing generated on stdout
+
+
+@pytest.mark.parametrize("text, needle", [(b'"ab"\n{"prompt": 3}\n', "p.jsonl:2"),
+                                          (b'"ab"\nnot json\n', "not JSON"),
+                                          (b'\n\n', "no prompts"),
+                                          (b'"ab"\n""\n', "prompt 2 is empty")])
+def test_generate_bad_prompts_file(run_cli, ckpt, tmp_path, text, needle):
+    (tmp_path / "p.jsonl").write_bytes(text)
+    rc, o, e = run_cli("generate", ckpt, "--prompts-file", tmp_path / "p.jsonl")
+    assert_user_error(rc, o, e, needle)
 
 
 def test_generate_bad_checkpoint_path(run_cli, tmp_path):

@@ -16,7 +16,8 @@ def test_chat_keeps_history(run_cli, ckpt):
 
 
 def test_chat_ctrl_c_stops_only_the_reply(run_cli, ckpt, monkeypatch):
-    import bytelm.generate as gen
+    import importlib
+    gen = importlib.import_module("bytelm.generate")  # the module (bytelm.generate is the function)
     calls = {"n": 0}
     real = gen.iter_generate
 
@@ -46,8 +47,3 @@ def test_chat_compiled_decoding_same_replies(run_cli, tmp_path):
         assert rc == 0, err
         outs.append(out)
     assert outs[0] == outs[1] and outs[0].count("\n") == 2
-
-
-def test_chat_compile_needs_agiformer(run_cli, ckpt):
-    rc, out, err = run_cli("chat", ckpt, "--compile", stdin=b"ab\n\n")
-    assert rc != 0 and "AGIFORMER" in err and "Traceback" not in err

@@ -3,6 +3,7 @@ import json
 import math
 import re
 
+import bytelm
 from bytelm import create_model
 
 from .helpers import TRAIN_ARGS
@@ -80,6 +81,24 @@ def test_generate_prompt_from_stdin_and_file(run_cli, ckpt, tmp_path):
     assert _gen(run_cli, ckpt, "--prompt", "-", "--temperature", "0", stdin=b"hello") == ref
     (tmp_path / "p.txt").write_bytes(b"hello")
     assert _gen(run_cli, ckpt, "--prompt-file", tmp_path / "p.txt", "--temperature", "0") == ref
+
+
+def test_generate_prompts_file_in_one_batch(run_cli, ckpt, tmp_path):
+    """--prompts-file (lines or JSON lines, prompts of different lengths): one JSON line per
+    prompt, each the bytes --prompt gives alone (greedy)."""
+    opts = ("--temperature", "0", "--max-bytes", "12")
+    prompts = ["hello", "a", "The quick brown fox"]
+    model = bytelm.load(ckpt).eval()
+    alone = [bytelm.generate(model, p, max_bytes=12, temperature=0).decode("utf-8", "replace")
+             for p in prompts]
+    (tmp_path / "p.txt").write_text("\n".join(prompts) + "\n\n")
+    (tmp_path / "p.jsonl").write_text("\n".join(json.dumps(x) for x in
+                                               [prompts[0], {"prompt": prompts[1]}, prompts[2]]))
+    for f in ("p.txt", "p.jsonl"):
+        lines = [json.loads(x) for x in _gen(run_cli, ckpt, "--prompts-file", tmp_path / f,
+                                             *opts).splitlines()]
+        assert [x["prompt"] for x in lines] == prompts
+        assert [x["output"] for x in lines] == alone
 
 
 def test_generate_interactive_reads_until_empty_line(run_cli, ckpt):

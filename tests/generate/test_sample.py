@@ -3,24 +3,7 @@ import torch
 
 import bytelm
 from bytelm.generate import Utf8Stream, generate_bytes, sample_next
-
-
-def _full_recompute_greedy(model, prompt: bytes, n: int) -> bytes:
-    """Reference: re-run the whole forward for every byte, cropping to the last context/2 bytes
-    whenever the sequence would exceed the context (the rule the cached path documents)."""
-    ctx = model.config.context
-    seq = bytearray(prompt)
-    window_start = 0
-    out = bytearray()
-    for _ in range(n):
-        if len(seq) - window_start > ctx:
-            window_start = len(seq) - ctx // 2
-        x = torch.tensor([list(seq[window_start:])])
-        with torch.no_grad():
-            b = int(model(x).logits[0, -1].argmax())
-        out.append(b)
-        seq.append(b)
-    return bytes(out)
+from tests.contracts import full_recompute_greedy
 
 
 def test_generate_cached_equals_full_recompute():
@@ -28,7 +11,7 @@ def test_generate_cached_equals_full_recompute():
     m = bytelm.create_model("transformer-tiny").eval()
     prompt = b"The quick brown fox"
     got = generate_bytes(m, prompt, max_bytes=40, temperature=0)
-    assert got == _full_recompute_greedy(m, prompt, 40)
+    assert got == full_recompute_greedy(m, prompt, 40)
 
 
 @pytest.mark.parametrize("preset", ["transformer-tiny", "bsfin-tiny"])
@@ -37,7 +20,7 @@ def test_generate_past_context_equals_cropped_recompute(preset):
     m = bytelm.create_model(preset, context=32).eval()
     prompt = b"abcdefghij"
     got = generate_bytes(m, prompt, max_bytes=70, temperature=0)
-    assert got == _full_recompute_greedy(m, prompt, 70)
+    assert got == full_recompute_greedy(m, prompt, 70)
 
 
 def test_sampling_is_seeded_and_filters():
@@ -103,12 +86,6 @@ def test_compiled_decoding_gives_the_same_bytes():
     assert "_static_decoders" not in "".join(m.state_dict())
 
 
-def test_compiled_decoding_is_agiformer_only():
-    m = bytelm.create_model("transformer-tiny").eval()
-    with pytest.raises(bytelm.errors.UserError, match="AGIFORMER"):
-        generate_bytes(m, b"ab", max_bytes=2, compile=True)
-
-
 def test_generate_api_callable_twice():
     """``bytelm.generate`` stays callable once the ``bytelm.generate`` subpackage is imported
     (importing it replaces the attribute; the README's headline API)."""
@@ -118,3 +95,19 @@ def test_generate_api_callable_twice():
     a = bytelm.generate(model, "Hello", max_bytes=4, temperature=0)
     b = bytelm.generate(model, b"Hello", max_bytes=4, temperature=0)
     assert a == b and len(a) == 4 and isinstance(a, bytes)
+
+
+def test_fixed_shape_decoding_needs_a_family_that_has_one():
+    from bytelm.models.base import ByteLM
+    from bytelm.models.gpt import GPT
+
+    class NoFastPath(GPT):
+        build_static_decoder = ByteLM.build_static_decoder
+
+    m = NoFastPath(bytelm.create_model("transformer-tiny").config).eval()
+    assert not m.has_static_decoder
+    for decode in ("static", "compiled"):
+        with pytest.raises(bytelm.errors.UserError, match="fixed-shape decoder"):
+            generate_bytes(m, b"ab", max_bytes=2, decode=decode)
+    # auto falls back to the model's own step
+    assert len(generate_bytes(m, b"ab", max_bytes=2, decode="auto")) == 2

@@ -1,10 +1,11 @@
+import pytest
 import torch
 
 import bytelm
 from bytelm.models.bsfin.local import ngram_hash
 from bytelm.models.bsfin.model import pack_patches
 from bytelm.nn.loss import byte_cross_entropy
-from tests.contracts import contract_tests
+from tests.contracts import check_static_decoder, contract_tests
 
 CONFIGS = [
     "bsfin-tiny",
@@ -176,3 +177,27 @@ def test_stability_options_add_only_undecayed_gains():
     d.pop("qk_norm"), d.pop("mem_norm")
     assert config_from_dict(d) == base.config
     assert config_from_dict(m.config.to_dict()) == m.config
+
+
+@pytest.mark.parametrize("spec", ["bsfin-tiny", "bsfin-tiny[patcher=space,scores=magnitude]",
+                                  "bsfin-tiny[patcher=fixed,patch_stride=3,scores=classical]"])
+def test_static_decoder_equals_full_forward(spec, one_thread):
+    """Incremental patching, the complex stack once per closed patch over position tensors,
+    cached memory keys/values == the full forward (logits; for the preset also greedy bytes
+    past the context)."""
+    check_static_decoder(spec, n=40, greedy=spec == "bsfin-tiny")
+
+
+def test_complex_linear_block_weight_follows_updates():
+    """The block matrix kept for inference is rebuilt after an in-place weight update."""
+    from bytelm.models.bsfin.interference import ComplexLinear, complex_linear_reference
+    lin = ComplexLinear(3, 2)
+    r, i = torch.randn(4, 3), torch.randn(4, 3)
+    with torch.no_grad():
+        lin(r, i)
+        lin.im.weight.add_(1.0)  # e.g. an optimizer step
+        lin.double().float()  # a .to() swaps the storage, not the version
+        got = lin(r, i)
+    ref = complex_linear_reference(r, i, lin.re.weight, lin.im.weight)
+    for a, b in zip(got, ref):
+        torch.testing.assert_close(a, b)

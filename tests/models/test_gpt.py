@@ -3,7 +3,7 @@ import torch
 
 import bytelm
 from bytelm.errors import UserError
-from tests.contracts import contract_tests
+from tests.contracts import check_static_decoder, contract_tests
 
 test_contract, test_save_load = contract_tests(["transformer-tiny"])
 
@@ -45,3 +45,20 @@ def test_residual_init_scaled():
     proj = m.blocks[0].attn.proj.weight.std().item()
     qkv = m.blocks[0].attn.qkv.weight.std().item()
     assert proj < qkv * 0.8
+
+
+def test_static_decoder_equals_full_forward(one_thread):
+    """The static KV cache + single-byte step (position tensor, masks) == the full forward,
+    and its greedy bytes == full recomputation past the context (cache rebuilt)."""
+    check_static_decoder("transformer-tiny")
+
+
+def test_static_decoder_compiled_equals_full_forward(one_thread):
+    """torch.compile'd (CPU, default mode: one graph for every position) it still equals."""
+    from torch._dynamo.utils import counters
+    torch._dynamo.reset()
+    counters.clear()
+    check_static_decoder("transformer-tiny[n_layers=1]", compile="default", n=12)
+    # one graph for every position: what a CUDA graph replays
+    assert counters["stats"]["unique_graphs"] == 1
+    torch._dynamo.reset()

@@ -1,24 +1,31 @@
 """Generation speed: time to first byte (prefill) and greedy decode rate at each context length.
 
-For each (batch, context C): a random prompt of C bytes is fed to a fresh decoding state in one
-``model.step`` call (the time to first byte, argmax included); then single-byte ``step`` calls
-are timed, each fed the argmax of the last logits (greedy, no sampling). A model with a bounded
+For each (batch, context C): a random prompt of C bytes is fed to a fresh decoder in one
+``prefill`` call (the time to first byte, argmax included); then single-byte ``step`` calls
+are timed, each fed the argmax of the last logits (greedy, no sampling). The decoder is the
+model's own ``step`` (eager) or its fixed-shape decoder, compiled or not
+(``bytelm.generate.decoder``; "auto" is the fastest exact one: compiled on CUDA). A model with a bounded
 cache (the GPT KV cache holds ``context`` bytes) reports contexts beyond it as
 "n/a (exceeds context)" instead of cropping them.
 """
 import contextlib
 import logging
 import statistics
+import time
 from typing import Callable
 
 import torch
 
 from bytelm.bench.memory import device_peak_gib, failure_status, host_peak_rss_gib, reset_peak
-from bytelm.bench.timing import Stopwatch, time_fn
+from bytelm.bench.timing import Stopwatch, synchronize, time_fn
+from bytelm.errors import UserError
 
 log = logging.getLogger(__name__)
 
 NA_CONTEXT = "n/a (exceeds context)"
+# bytes a bounded fixed-shape cache holds beyond prompt + warm-up + timed bytes, for the extra
+# warm-up a compiled decoder asks for (its warmup_steps: at most 4 patches of 16 bytes)
+WARMUP_ALLOWANCE = 64
 
 
 def _argmax_next(logits: torch.Tensor) -> torch.Tensor:
@@ -27,29 +34,26 @@ def _argmax_next(logits: torch.Tensor) -> torch.Tensor:
 
 
 def decode_fns(model, batch: int, device: torch.device, decode: str = "eager",
-               kv_dtype: torch.dtype | None = None):
-    """(init_step, step, min_warmup) of a decoding mode: ``init_step(x (B, L))`` prefills and
-    returns (logits (B, L', 256), state); ``step(next (B, 1), state)`` feeds one byte per row and
-    returns (logits (B, 1, 256), state). decode "eager": the model's own ``step``; "compiled":
-    AGIFORMER's compiled fixed-shape decoder (CUDA graphs on CUDA), whose P phase graphs compile
-    and record in the first ``min_warmup`` = 4 P steps (0 for eager)."""
-    if decode == "compiled":
-        dec = model.static_decoder(batch, dtype=kv_dtype,
-                                   compile="reduce-overhead" if device.type == "cuda" else "default")
-
+               kv_dtype: torch.dtype | None = None, need: int | None = None):
+    """(init_step, step, min_warmup, decoder) of a decoding mode (``bytelm.generate.decoder``:
+    eager, static, compiled or auto): ``init_step(x (B, L))`` prefills and returns
+    (logits (B, L', 256), state); ``step(next (B, 1), state)`` feeds one byte per row and
+    returns (logits (B, 1, 256), state). A compiled decoder builds and records its graphs in its
+    first ``min_warmup`` = ``warmup_steps`` steps (0 otherwise); a bounded fixed-shape cache is
+    sized to ``need`` bytes."""
+    from bytelm.generate.decoder import make_decoder, resolve_decode
+    if resolve_decode(model, decode, device) == "eager":  # the state stays visible (profilers)
         def init_step(x):
-            return dec.prefill(x), None
-
-        def step(nxt, state):
-            return dec.step(nxt[:, 0])[:, None], state
-        return init_step, step, 4 * model.P
+            return model.step(x, model.init_state(batch, device))
+        return init_step, model.step, 0, None
+    dec = make_decoder(model, batch, decode, dtype=kv_dtype, need=need)
 
     def init_step(x):
-        return model.step(x, model.init_state(batch, device))
+        return dec.prefill(x), None
 
     def step(nxt, state):
-        return model.step(nxt, state)
-    return init_step, step, 0
+        return dec.step(nxt[:, 0])[:, None], state
+    return init_step, step, (dec.warmup_steps if dec.compiled else 0), dec
 
 
 def decode_row(model, name: str, batch: int, context: int, new_bytes: int, prefill_reps: int,
@@ -60,18 +64,20 @@ def decode_row(model, name: str, batch: int, context: int, new_bytes: int, prefi
     When the cache holds the prompt but not prompt + warm-up + new bytes, decoding is timed
     after a shorter prompt that ends the run exactly at the cache's capacity (``decode_start``
     says where it started); the time to first byte still uses the full prompt.
-    decode "compiled": AGIFORMER's compiled fixed-shape decoder (``static_decoder``; CUDA graphs
-    on CUDA), whose first call (compilation) falls in the untimed warm-up.
+    decode: "eager", "static", "compiled" or "auto" (``bytelm.generate.decoder``; the row
+    records the mode it resolved to). A compiled decoder's warm-up (compilation, CUDA-graph
+    recording) is raised to its ``warmup_steps`` and reported apart (``warmup_s``), never timed.
     """
-    cap = model.state_capacity(model.init_state(1, device))
+    from bytelm.generate.decoder import resolve_decode
+    cap = model.max_state_bytes()
     row = {"model": name, "family": model.config.family, "batch": batch, "context": context,
            "cache_limit": cap, "beyond_trained_context": context > model.config.context,
            "decode": decode, "status": "ok"}
-    if decode == "compiled" and not hasattr(model, "static_decoder"):
-        row["status"] = "n/a: compiled decoding is built for AGIFORMER only"
+    try:
+        row["decode"] = resolve_decode(model, decode, device)
+    except UserError as e:
+        row["status"] = f"n/a: {e}"
         return row
-    init_step, step, min_warmup = decode_fns(model, batch, device, decode, kv_dtype)
-    decode_warmup = max(decode_warmup, min_warmup)
     if cap is not None and context > cap:
         row["status"] = NA_CONTEXT
         row["note"] = f"a {context}-byte prompt does not fit the {cap}-byte cache"
@@ -80,15 +86,19 @@ def decode_row(model, name: str, batch: int, context: int, new_bytes: int, prefi
     gen = torch.Generator(device="cpu").manual_seed(context + batch)
     prompt = torch.randint(0, 256, (batch, context), generator=gen).to(device)
     held: dict = {}
-
-    def prefill(x=prompt):
-        logits, state = init_step(x)
-        held["state"], held["next"] = state, _argmax_next(logits)
-
+    seg = max(1, new_bytes // decode_reps)
+    n_timed = seg * min(decode_reps, new_bytes)
     try:
+        init_step, step, min_warmup, _ = decode_fns(
+            model, batch, device, row["decode"], kv_dtype,
+            need=context + decode_warmup + WARMUP_ALLOWANCE + n_timed)
+        decode_warmup = max(decode_warmup, min_warmup)
+
+        def prefill(x=prompt):
+            logits, state = init_step(x)
+            held["state"], held["next"] = state, _argmax_next(logits)
+
         pre = time_fn(prefill, warmup=0, reps=prefill_reps, device=device)
-        seg = max(1, new_bytes // decode_reps)
-        n_timed = seg * min(decode_reps, new_bytes)
         start = context
         if cap is not None and context + decode_warmup + n_timed > cap:
             start = cap - decode_warmup - n_timed
@@ -102,9 +112,13 @@ def decode_row(model, name: str, batch: int, context: int, new_bytes: int, prefi
             row["note"] = (f"decode timed after a {start}-byte prompt so that {decode_warmup} "
                            f"warm-up + {n_timed} new bytes fit the {cap}-byte cache")
         state, nxt = held["state"], held["next"]
+        synchronize(device)
+        t0 = time.perf_counter()
         for _ in range(decode_warmup):
             logits, state = step(nxt, state)
             nxt = _argmax_next(logits)
+        synchronize(device)
+        warmup_s = time.perf_counter() - t0
         sw = Stopwatch(device)
         for _ in range(n_timed // seg):
             sw.start()
@@ -121,6 +135,7 @@ def decode_row(model, name: str, batch: int, context: int, new_bytes: int, prefi
         held.clear()
     ms = statistics.median(per_byte)
     row.update(_prefill_fields(pre, batch, context), decode_start=start + decode_warmup,
+               warmup_steps=decode_warmup, warmup_s=warmup_s,
                new_bytes=n_timed, decode_ms_per_byte=ms, decode_ms_per_byte_min=min(per_byte),
                decode_segments=len(per_byte), bytes_per_s_per_stream=1e3 / ms,
                bytes_per_s=batch * 1e3 / ms, peak_memory_gib=device_peak_gib(device),
@@ -138,7 +153,7 @@ def bench_generate(models: list[tuple[str, Callable[[], torch.nn.Module]]], cont
                    new_bytes: int, batches: list[int], dtype: torch.dtype, device: torch.device,
                    prefill_reps: int = 3, decode_reps: int = 4, decode_warmup: int = 8,
                    on_row: Callable[[dict], None] | None = None,
-                   decodes: tuple[str, ...] = ("eager",)) -> list[dict]:
+                   decodes: tuple[str, ...] = ("auto",)) -> list[dict]:
     """One row per (model, batch, context).
 
     Args:
@@ -151,8 +166,7 @@ def bench_generate(models: list[tuple[str, Callable[[], torch.nn.Module]]], cont
         prefill_reps: timed prefills (after one untimed first call, reported apart).
         decode_warmup: untimed single-byte steps before the timed ones.
         on_row: called with each finished row (e.g. to save partial results).
-        decodes: "eager" (the models' ``step``) and/or "compiled" (AGIFORMER's compiled
-            fixed-shape decoder), one row each.
+        decodes: decode modes ("auto", "eager", "static", "compiled"), one row each.
     Returns:
         rows (dicts, JSON-serialisable).
     """
@@ -169,6 +183,7 @@ def bench_generate(models: list[tuple[str, Callable[[], torch.nn.Module]]], cont
                         rows.append(decode_row(model, name, batch, ctx, new_bytes, prefill_reps,
                                                decode_reps, decode_warmup, device, decode,
                                                dtype if dtype == torch.bfloat16 else None))
+                        model.drop_static_decoders()  # a decoder's buffers end with its row
                         if on_row:
                             on_row(rows[-1])
         del model

@@ -21,7 +21,16 @@ _DEFAULTS = {
               "D": (64, 32), "warmup": (5, 1), "reps": (20, 3), "naive_max_t": (1024, 256),
               "max_case_s": (120.0, 10.0)},
 }
-_GEN_PRESETS = (["agiformer-31m", "transformer-30m"], ["agiformer-tiny", "transformer-tiny"])
+
+
+def _gen_presets(on_gpu: bool) -> list[str]:
+    """Default presets of bench generate: one per registered family, its ~30M one on a GPU
+    (a name ending in -3Xm) and its -tiny one on CPU."""
+    import re
+
+    from bytelm.registry import list_presets
+    pattern = r"-3\dm$" if on_gpu else r"-tiny$"
+    return [p for p in list_presets() if re.search(pattern, p)]
 
 
 def add_parser(sub) -> None:
@@ -54,7 +63,8 @@ def add_parser(sub) -> None:
 
     g = modes.add_parser("generate", help="time to first byte and greedy decode rate")
     g.add_argument("--preset", nargs="+", default=None,
-                   help="presets (default GPU: agiformer-31m transformer-30m; CPU: *-tiny)")
+                   help="presets (default: one per family, GPU: its ~30M preset, *-3?m; "
+                        "CPU: *-tiny)")
     g.add_argument("--ckpt", nargs="+", default=None, help="checkpoint or run folders")
     g.add_argument("--contexts", type=int, nargs="+", default=None,
                    help="prompt lengths in bytes (GPU 1024 16384, CPU 64 512)")
@@ -71,9 +81,13 @@ def add_parser(sub) -> None:
                    help="segments the new bytes are timed in; the median one is reported "
                         "(GPU 4, CPU 2)")
     g.add_argument("--decode-warmup", type=int, default=8, help="untimed decode steps first")
-    g.add_argument("--decode", default="eager", choices=["eager", "compiled", "both"],
-                   help="compiled: AGIFORMER's compiled fixed-shape decoder (CUDA graphs on a "
-                        "GPU; warm-up raised to 4 patches); both: a row for each")
+    g.add_argument("--decode", default="auto",
+                   choices=["auto", "eager", "static", "compiled", "both"],
+                   help="auto (default): the fastest exact decoder of each family (compiled "
+                        "fixed-shape decoding, CUDA graphs, on a GPU; eager on CPU); eager: the "
+                        "model's own step; static: the fixed-shape decoder uncompiled; "
+                        "compiled: it under torch.compile (warm-up raised to its graphs, timed "
+                        "apart); both: an eager and a compiled row")
     g.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"],
                    help="auto: bf16 autocast on CUDA, fp32 on CPU")
 
@@ -110,7 +124,7 @@ def _fill_defaults(args, mode: str, on_gpu: bool) -> None:
         if getattr(args, name) is None:
             setattr(args, name, gpu if on_gpu else cpu)
     if mode == "generate" and not args.preset and not args.ckpt:
-        args.preset = _GEN_PRESETS[0] if on_gpu else _GEN_PRESETS[1]
+        args.preset = _gen_presets(on_gpu)
 
 
 def _check(args, mode: str) -> None:

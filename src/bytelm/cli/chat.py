@@ -19,7 +19,7 @@ def add_parser(sub) -> None:
     p.add_argument("--stop", default="\\n", help="reply ends at this string (escapes allowed)")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--compile", action="store_true",
-                   help="AGIFORMER: compiled fixed-shape decoding (see bytelm generate --compile)")
+                   help="compiled fixed-shape decoding (see bytelm generate --decode)")
     p.add_argument("--device", default="auto")
     p.set_defaults(func=run)
 

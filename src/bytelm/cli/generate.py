@@ -13,6 +13,10 @@ def add_parser(sub) -> None:
     src = p.add_mutually_exclusive_group()
     src.add_argument("--prompt", default=None, help="prompt text ('-' reads stdin)")
     src.add_argument("--prompt-file", default=None, help="read the prompt from a file (raw bytes)")
+    src.add_argument("--prompts-file", default=None,
+                     help="many prompts, generated in one batch: one per line, or a .jsonl file "
+                          "of strings or {\"prompt\": ...} objects; prints JSON lines "
+                          "{\"prompt\", \"output\"}")
     p.add_argument("--max-bytes", type=int, default=256)
     p.add_argument("--temperature", type=float, default=0.8, help="0 = greedy")
     p.add_argument("--top-k", type=int, default=0, help="0 = no top-k filter")
@@ -27,9 +31,10 @@ def add_parser(sub) -> None:
                    help="end the output after STRING (escapes like \\n allowed; repeatable)")
     p.add_argument("--stream", action="store_true", help="print bytes as they are generated")
     p.add_argument("--interactive", action="store_true", help="read prompts line by line")
-    p.add_argument("--compile", action="store_true",
-                   help="AGIFORMER: compiled fixed-shape decoding (CUDA graphs on a GPU); the same "
-                        "bytes, faster after a compilation of seconds")
+    p.add_argument("--decode", default="auto", choices=["auto", "eager", "static", "compiled"],
+                   help="auto (default): compiled fixed-shape decoding (CUDA graphs) on a GPU, "
+                        "the model's own step on CPU; every mode gives the same bytes")
+    p.add_argument("--compile", action="store_true", help="the same as --decode compiled")
     p.add_argument("--device", default="auto")
     p.set_defaults(func=run)
 
@@ -70,7 +75,7 @@ def _emit(model, prompt: bytes, args) -> None:
     out = Utf8Stream()
     kw = dict(max_bytes=args.max_bytes, temperature=args.temperature, top_k=args.top_k,
               top_p=args.top_p, seed=args.seed, mode=args.mode, entropy_low=args.entropy_low,
-              entropy_high=args.entropy_high, compile=args.compile)
+              entropy_high=args.entropy_high, decode=_decode(args))
     stops = [s for s in (unescape(s) for s in args.stop) if s]
     made = bytearray()
     for b in iter_generate(model, prompt, **kw):
@@ -86,14 +91,39 @@ def _emit(model, prompt: bytes, args) -> None:
     sys.stdout.flush()
 
 
+def _decode(args) -> str:
+    return "compiled" if args.compile else args.decode
+
+
+def _emit_many(model, args) -> None:
+    """--prompts-file: every prompt in one batch, one JSON line per prompt, in file order."""
+    import json
+
+    from bytelm.generate import generate_many
+    from bytelm.generate.prompts import read_prompts_file
+    prompts = read_prompts_file(args.prompts_file)
+    outs = generate_many(model, prompts, max_bytes=args.max_bytes, temperature=args.temperature,
+                         top_k=args.top_k, top_p=args.top_p, seed=args.seed, mode=args.mode,
+                         entropy_low=args.entropy_low, entropy_high=args.entropy_high,
+                         decode=_decode(args))
+    for p, o in zip(prompts, outs):
+        print(json.dumps({"prompt": p.decode("utf-8", "replace"),
+                          "output": o.decode("utf-8", "replace")}, ensure_ascii=False))
+
+
 def run(args) -> int:
     from bytelm.train.distributed import pick_device
     from bytelm.generate import check_compilable
     from bytelm.train.checkpoint import load_model
     _check(args)
+    if args.prompts_file and (args.interactive or args.stream):
+        raise UserError("--prompts-file prints whole results: leave out --interactive and --stream")
     model = load_model(args.ckpt, device=pick_device(args.device))
-    if args.compile:  # before the first prompt is read
-        check_compilable(model, "--compile")
+    if _decode(args) in ("static", "compiled"):  # before the first prompt is read
+        check_compilable(model, "--compile" if args.compile else f"--decode {args.decode}")
+    if args.prompts_file:
+        _emit_many(model, args)
+        return 0
     if not args.interactive:
         _emit(model, _prompt(args), args)
         return 0

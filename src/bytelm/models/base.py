@@ -100,6 +100,46 @@ class ByteLM(nn.Module):
         """How many more bytes ``state`` can take (None: unbounded)."""
         return None
 
+    def max_state_bytes(self) -> int | None:
+        """The most bytes a fresh state can take (None: unbounded)."""
+        return None
+
+    def build_static_decoder(self, batch_size: int, dtype: torch.dtype | None = None,
+                             compile: str | None = None, capacity: int | None = None):
+        """A fixed-shape decoder (``bytelm.nn.static_decoder``: prefill, step, capacity) for
+        ``batch_size`` streams, equal to ``step``; None when the family has none.
+
+        Args:
+            dtype: dtype of cached keys/values (the dtype under the caller's autocast).
+            compile: None (eager) or a ``torch.compile`` mode ("reduce-overhead": CUDA graphs).
+            capacity: bytes per stream the decoder must hold (prompt + new bytes); a bounded
+                cache may be sized to it instead of the context (None: the context).
+        """
+        return None
+
+    @property
+    def has_static_decoder(self) -> bool:
+        """Whether the family implements ``build_static_decoder``."""
+        return type(self).build_static_decoder is not ByteLM.build_static_decoder
+
+    def static_decoder(self, batch_size: int, dtype: torch.dtype | None = None,
+                       compile: str | None = None, capacity: int | None = None):
+        """``build_static_decoder``, reused for the same arguments (``prefill`` resets it), so
+        repeated generations compile once; ``drop_static_decoders`` frees them."""
+        cache = self.__dict__.setdefault("_static_decoders", {})  # not a submodule: never saved
+        key = (batch_size, dtype, compile, capacity, next(self.parameters()).device)
+        if key not in cache:
+            dec = self.build_static_decoder(batch_size, dtype=dtype, compile=compile,
+                                            capacity=capacity)
+            if dec is None:
+                return None
+            cache[key] = dec
+        return cache[key]
+
+    def drop_static_decoders(self) -> None:
+        """Frees the buffers of every decoder ``static_decoder`` kept."""
+        self.__dict__.pop("_static_decoders", None)
+
     def flops_per_byte(self, seq_len: int | None = None) -> float:  # pragma: no cover
         """Training FLOPs (forward + backward) per byte at sequence length seq_len."""
         raise NotImplementedError

@@ -7,6 +7,7 @@ from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from bytelm.nn.rope import Rotary, apply_rotary
+from bytelm.nn.static_cache import StaticKVCache  # noqa: F401 - named in annotations
 
 
 _SHAPE_AGNOSTIC = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
@@ -50,6 +51,25 @@ class KVCache:
     def capacity(self) -> int:
         return self.k.shape[2]
 
+    def append(self, k: torch.Tensor, v: torch.Tensor):
+        """Writes k, v (B, H, L, d_head) after the ``length`` cached positions (length += L).
+
+        Returns (keys, values, mask): the filled prefix (B, H, length, d_head) and the bool
+        mask (L, length) of the keys each new query may read (None when L == 1: all of them).
+        """
+        L = k.shape[2]
+        start, end = self.length, self.length + L
+        if end > self.capacity:
+            raise ValueError(f"KV cache full: {end} > capacity {self.capacity}")
+        self.k[:, :, start:end] = k.to(self.k.dtype)
+        self.v[:, :, start:end] = v.to(self.v.dtype)
+        self.length = end
+        if L == 1:
+            return self.k[:, :, :end], self.v[:, :, :end], None  # one query sees every key
+        # query i (absolute start+i) sees keys j <= start+i
+        qi = torch.arange(start, end, device=k.device)[:, None]
+        return self.k[:, :, :end], self.v[:, :, :end], torch.arange(end, device=k.device)[None, :] <= qi
+
 
 class CausalSelfAttention(nn.Module):
     """Multi-head causal attention with rotary positions.
@@ -69,32 +89,24 @@ class CausalSelfAttention(nn.Module):
         self.proj = nn.Linear(d_model, d_model, bias=False)
         self.rotary = rotary
 
-    def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cache: "KVCache | StaticKVCache | None" = None) -> torch.Tensor:
         """x (B, L, d_model) -> (B, L, d_model).
 
         Without a cache, x holds positions 0..L-1. With a cache, x holds the L positions after
-        the ``cache.length`` already cached ones; the cache is extended in place.
+        the ``cache.length`` already cached ones (an int, or a tensor for a ``StaticKVCache``);
+        the cache is extended in place.
         """
         B, L, _ = x.shape
         q, k, v = self.qkv(x).view(B, L, 3, self.n_heads, self.d_head).permute(2, 0, 3, 1, 4)
-        start = cache.length if cache is not None else 0
-        cos, sin = self.rotary(start, L)
+        cos, sin = self.rotary(cache.length if cache is not None else 0, L)
         q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
         if cache is None:
             y = sdpa(q, k, v, is_causal=True)
+        elif isinstance(cache.length, int) and cache.length == 0:
+            # a fresh cache (a prompt): plain causal attention, flash on CUDA, no L x L mask
+            cache.append(k, v)
+            y = sdpa(q, k, v, is_causal=True)
         else:
-            end = start + L
-            if end > cache.capacity:
-                raise ValueError(f"KV cache full: {end} > capacity {cache.capacity}")
-            cache.k[:, :, start:end] = k.to(cache.k.dtype)
-            cache.v[:, :, start:end] = v.to(cache.v.dtype)
-            cache.length = end
-            keys, vals = cache.k[:, :, :end].to(q.dtype), cache.v[:, :, :end].to(q.dtype)
-            if L == 1:
-                mask = None  # one query attends to every cached position
-            else:
-                # query i (absolute start+i) sees keys j <= start+i
-                qi = torch.arange(start, end, device=x.device)[:, None]
-                mask = torch.arange(end, device=x.device)[None, :] <= qi
-            y = sdpa(q, keys, vals, attn_mask=mask)
+            keys, vals, mask = cache.append(k, v)
+            y = sdpa(q, keys.to(q.dtype), vals.to(q.dtype), attn_mask=mask)
         return self.proj(y.transpose(1, 2).reshape(B, L, -1))

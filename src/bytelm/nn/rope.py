@@ -31,10 +31,14 @@ class Rotary(nn.Module):
         """Returns (cos, sin), each (length, d_head/2), fp32, for positions start..start+length-1.
 
         ``start`` may be a 0-dim tensor (a position kept on the device, as compiled decoding
-        does): the angles are then computed, with the same fp32 products as the table."""
+        does): the angles are then computed, with the same fp32 products as the table. A (B,)
+        tensor (one start per row) gives (B, 1, length, d_head/2), broadcast over heads."""
         if isinstance(start, torch.Tensor):
-            t = start.float() + torch.arange(length, device=start.device, dtype=torch.float32)
-            freqs = t[:, None] * self.inv_freq
+            t = start.float()[..., None] + torch.arange(length, device=start.device,
+                                                          dtype=torch.float32)
+            freqs = t[..., None] * self.inv_freq
+            if start.dim() == 1:
+                freqs = freqs[:, None]
             return freqs.cos(), freqs.sin()
         if start + length > self.cos.shape[0]:
             self._build(2 * (start + length))

@@ -90,6 +90,11 @@ class BabylonPatcher(Patcher):
     config_class = BabylonConfig
     config: BabylonConfig
 
+    @property
+    def lookback(self) -> int:
+        """H_t and H_{t-1} read bytes t - window .. t."""
+        return self.config.window + 1
+
     def scores(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T) bytes -> (B, T) window entropy in bits."""
         return window_entropy(x, self.config.window)

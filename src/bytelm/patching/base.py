@@ -55,6 +55,9 @@ class Patcher:
     name: str = ""
     config_class: type = PatcherConfig
     config: PatcherConfig
+    lookback: int | None = None
+    """bytes (t and those before it) that ``candidates`` at t reads; None: all of them.
+    ``PatchStream`` decides each new end from this many bytes."""
 
     def __init__(self, config: PatcherConfig | None = None, **overrides: Any):
         self.config = make_config(self.config_class, config, overrides, self.name)
@@ -74,6 +77,17 @@ class Patcher:
         soft, hard = size_limits(c.min_size, c.max_size, c.overflow, c.utf8)
         allowed = char_end_mask(x) if c.utf8 else None
         return constrain_ends(self.candidates(x), allowed, c.min_size, soft, hard)
+
+    def stream_rule(self) -> tuple[int, int | None, int | None, bool]:
+        """(min_size, soft_max, hard_max, utf8): the end rule of ``constrain_ends`` that
+        ``_ends`` applies, for ``PatchStream`` to apply one byte at a time."""
+        c = self.config
+        soft, hard = size_limits(c.min_size, c.max_size, c.overflow, c.utf8)
+        return c.min_size, soft, hard, c.utf8
+
+    def last_candidate(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, n) bytes -> (B,) bool: the candidate end at the last byte."""
+        return self.candidates(x)[:, -1]
 
     @property
     def max_len(self) -> int | None:

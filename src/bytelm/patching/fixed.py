@@ -46,6 +46,19 @@ class FixedPatcher(Patcher):
         return constrain_ends(torch.zeros_like(x, dtype=torch.bool), char_end_mask(x), P,
                               soft_max=P, hard_max=P + MAX_CHAR_BYTES - 1)
 
+    lookback = 1
+
+    def stream_rule(self) -> tuple[int, int | None, int | None, bool]:
+        """Every end is forced: P bytes after the previous one (utf8: the first character
+        boundary from there, cut at P + 3)."""
+        P = self.config.patch_size
+        if not self.config.utf8:
+            return P, P, P, False
+        return P, P, P + MAX_CHAR_BYTES - 1, True
+
+    def last_candidate(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
+
     @property
     def max_len(self) -> int:
         return self.config.patch_size + (MAX_CHAR_BYTES - 1 if self.config.utf8 else 0)

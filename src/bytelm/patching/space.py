@@ -23,6 +23,7 @@ class SpacePatcher(Patcher):
     name = "space"
     config_class = SpaceConfig
     config: SpaceConfig
+    lookback = 1
 
     def candidates(self, x: torch.Tensor) -> torch.Tensor:
         table = torch.zeros(256, dtype=torch.bool, device=x.device)

@@ -335,16 +335,12 @@ class AgiformerLM(ByteLM):
             out.append(self.head.predict(state.ctx, prefix).float())
         return torch.stack(out, 1), state
 
-    def static_decoder(self, batch_size: int, dtype=None, compile: str | None = None):
-        """A fixed-shape decoder for ``batch_size`` streams (``static_decode.StaticDecoder``):
-        the same logits as ``step``, compilable (compile = a ``torch.compile`` mode). Reused for
-        the same arguments (``prefill`` resets it), so repeated generations compile once."""
+    def build_static_decoder(self, batch_size: int, dtype=None, compile: str | None = None,
+                             capacity: int | None = None):
+        """``static_decode.StaticDecoder``: the same logits as ``step``, compilable; its state
+        is unbounded (capacity is ignored)."""
         from bytelm.models.agiformer.static_decode import StaticDecoder
-        cache = self.__dict__.setdefault("_static_decoders", {})  # not a submodule: never saved
-        key = (batch_size, dtype, compile, self.start.device)
-        if key not in cache:
-            cache[key] = StaticDecoder(self, batch_size, dtype=dtype, compile=compile)
-        return cache[key]
+        return StaticDecoder(self, batch_size, dtype=dtype, compile=compile)
 
     def flops_per_byte(self, seq_len: int | None = None) -> float:
         """6 * params used per byte (patch-level ones / P, ACT MLP x think_steps, decoder per byte)

@@ -21,12 +21,12 @@ What changes against the reference state (``AgiformerState``):
         logits = dec.step(nxt)[:, None]   # (B, 1, 256)
 """
 import torch
-from torch import nn
 
 from bytelm.models.agiformer.mixers import RingWindowCache
+from bytelm.nn.static_decoder import StaticDecoderBase
 
 
-class StaticDecoder(nn.Module):
+class StaticDecoder(StaticDecoderBase):
     """Holds the decoding state of ``model`` for ``batch_size`` streams in fixed-shape buffers.
 
     Args:
@@ -72,16 +72,8 @@ class StaticDecoder(nn.Module):
                 self.register_buffer(f"lin{i}", torch.zeros_like(blk.lin.step(x0, None)[1]))
             self.register_buffer("mem", torch.zeros_like(model.memory.step(x0, None)[1]))
         self.n_bytes = 0
-        if compile:
-            # every decoder compiles P graphs of the same code object (one per phase), which
-            # Dynamo counts against one recompile limit (8 by default): two decoders (e.g. two
-            # batch sizes) would exhaust it and fall back to eager
-            import torch._dynamo.config as dynamo_config
-            dynamo_config.cache_size_limit = max(dynamo_config.cache_size_limit, 64)
-            # the state is updated in place: fixed addresses let CUDA graphs replay over it
-            for buf in self.buffers(recurse=False):
-                torch._dynamo.mark_static_address(buf)
-        self._fn = torch.compile(self._byte, mode=compile) if compile else self._byte
+        self.warmup_steps = 4 * self.P  # every phase graph built and recorded
+        self._setup(self._byte, compile)
 
     # --- state ------------------------------------------------------------------------------
     def prefill(self, x: torch.Tensor) -> torch.Tensor:
@@ -154,13 +146,6 @@ class StaticDecoder(nn.Module):
         prefix = self.cur[:, :0] if phase == self.P - 1 else self.cur[:, :phase + 1]
         return self.model.head.predict(self.ctx, prefix).float()
 
-    @torch.no_grad()
-    def step(self, b: torch.Tensor) -> torch.Tensor:
-        """Feeds one byte per stream, b (B,); returns next-byte logits (B, 256)."""
-        phase = self.n_bytes % self.P
-        out = self._fn(b.long(), phase)
-        self.n_bytes += 1
-        if out.device.type == "cuda" and self._fn is not self._byte:
-            out = out.clone()  # a CUDA-graph output is overwritten by the next replay
-        return out
-
+    def graph_args(self) -> tuple:
+        """The in-patch phase of the next byte (bytes in the open patch, 0..P-1)."""
+        return (self.n_bytes % self.P,)

@@ -39,7 +39,9 @@ class HashedByteEmbedding(nn.Module):
         self.tables = nn.ModuleList(nn.Embedding(buckets, dim) for _ in self.ngrams)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        e = self.byte(x.long())
+        """x (B, T) bytes -> (B, T, dim). A byte -1 stands for "no byte" (before the row's
+        start, as the n-gram hashes treat it); its own vector is byte 0's."""
+        e = self.byte(x.long().clamp(min=0))
         for n, table in zip(self.ngrams, self.tables):
             e = e + table(ngram_hash(x, n, self.buckets))
         return e

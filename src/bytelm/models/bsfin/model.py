@@ -252,11 +252,13 @@ class BsfinLM(ByteLM):
         return ModelOutput(logits=logits.float(), stats=stats)
 
     # --- generation ---------------------------------------------------------------------------
-    def init_state(self, batch_size: int, device=None) -> BsfinState:
+    def init_state(self, batch_size: int, device=None, dec: list | None = None) -> BsfinState:
+        """An empty state; dec: the decoder's KV caches (default: new ones holding the context)."""
         device = device or self.head.weight.device
         c = self.config
-        dec = [KVCache.empty(batch_size, c.n_heads, c.context, c.d_local // c.n_heads, device,
-                             self.head.weight.dtype) for _ in range(c.decoder_layers)]
+        if dec is None:
+            dec = [KVCache.empty(batch_size, c.n_heads, c.context, c.d_local // c.n_heads,
+                                 device, self.head.weight.dtype) for _ in range(c.decoder_layers)]
         return BsfinState(history=torch.zeros(batch_size, 0, dtype=torch.long, device=device),
                           dec=dec,
                           mem=[torch.zeros(0, c.d_local, device=device) for _ in range(batch_size)],
@@ -266,6 +268,10 @@ class BsfinLM(ByteLM):
     def state_capacity(self, state: BsfinState) -> int:
         """Bytes the decoder's KV caches still hold (they are sized to the context)."""
         return self.config.context - state.history.shape[1]
+
+    def max_state_bytes(self) -> int:
+        """The decoder's KV caches hold the context."""
+        return self.config.context
 
     def _close_patches(self, state: BsfinState, b: int, ends: list[int]) -> None:
         """Row b's patches ending at bytes ``ends`` (ascending) close: encode them together, run
@@ -314,6 +320,13 @@ class BsfinLM(ByteLM):
         lo = max(0, t0 - max(self.config.ngrams) + 1)
         e = self.embed(state.history[:, lo:])[:, -L:]
         return self._decode(e, mem, end_pos, state.dec, start=t0).float(), state
+
+    def build_static_decoder(self, batch_size: int, dtype=None, compile: str | None = None,
+                             capacity: int | None = None):
+        """``static_decode.BsfinStaticDecoder`` holding ``capacity`` (default: context) bytes."""
+        from bytelm.models.bsfin.static_decode import BsfinStaticDecoder
+        cap = min(capacity or self.config.context, self.config.context)
+        return BsfinStaticDecoder(self, batch_size, cap, dtype=dtype, compile=compile)
 
     def flops_per_byte(self, seq_len: int | None = None) -> float:
         """6 * (byte-level params + patch-level params / mean patch length of ~4.5 bytes), plus

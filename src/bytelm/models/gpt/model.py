@@ -118,6 +118,17 @@ class GPT(ByteLM):
     def state_capacity(self, state: list[KVCache]) -> int:
         return state[0].capacity - state[0].length
 
+    def max_state_bytes(self) -> int:
+        """The KV cache holds the context."""
+        return self.config.context
+
+    def build_static_decoder(self, batch_size: int, dtype=None, compile: str | None = None,
+                             capacity: int | None = None):
+        """``static_decode.GPTStaticDecoder`` holding ``capacity`` (default: context) bytes."""
+        from bytelm.models.gpt.static_decode import GPTStaticDecoder
+        cap = min(capacity or self.config.context, self.config.context)
+        return GPTStaticDecoder(self, batch_size, cap, dtype=dtype, compile=compile)
+
     def flops_per_byte(self, seq_len: int | None = None) -> float:
         """6 * (non-embedding params) + causal attention: 6 * n_layers * d_model * T / ... per byte.
 

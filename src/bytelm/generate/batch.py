@@ -1,0 +1,110 @@
+"""Generation of many prompts of different lengths in one batch, on any decoder.
+
+Every stream is prefilled with the first m bytes of its prompt (m = the shortest prompt), in
+one pass; then all streams step together, one byte each, and a stream whose prompt is not
+finished is fed its next prompt byte instead of the sampled one. So every stream's state holds
+exactly its own bytes (no padding reaches a model, recurrent or not), all states always hold
+the same number of bytes, and a bounded cache fills for every stream at the same step: it is
+then rebuilt from each stream's last ``context // 2`` bytes (the rule of
+``bytelm.generate.sample``). Greedy output per stream equals generating it alone.
+Sampling draws from one generator for the whole batch: seeded runs repeat, and a batch of one
+draws exactly what single-stream generation draws.
+"""
+from typing import Iterator
+
+import torch
+
+from bytelm.errors import UserError
+from bytelm.generate.decoder import make_decoder
+from bytelm.generate.sample import sample_entropy_aware, sample_next
+
+
+def as_prompt_bytes(prompt) -> bytes:
+    """A prompt (str, bytes or a sequence of byte values) as bytes."""
+    return prompt.encode("utf-8") if isinstance(prompt, str) else bytes(prompt)
+
+
+def check_prompts(prompts, context: int) -> list[bytes]:
+    """Prompts as bytes; an empty list or an empty prompt is a UserError (naming the prompt when
+    there are several); one longer than the context is left-cropped to it, with a warning."""
+    data = [as_prompt_bytes(p) for p in prompts]
+    if not data:
+        raise UserError("no prompts given")
+    for i, d in enumerate(data):
+        which = f"prompt {i + 1}" if len(data) > 1 else "the prompt"
+        if not d:
+            raise UserError(f"{which} is empty: give at least one byte")
+        if len(d) > context:
+            import logging
+            logging.getLogger(__name__).warning(
+                "%s is %d bytes, longer than the model's context of %d: using its last %d bytes",
+                which, len(d), context, context)
+            data[i] = d[-context:]
+    return data
+
+
+def iter_batch(model, prompts, max_bytes: int = 256, temperature: float = 1.0, top_k: int = 0,
+               top_p: float = 1.0, seed: int | None = None, stop: bytes | None = None,
+               mode: str = "standard", entropy_low: float = 0.3, entropy_high: float = 1.2,
+               decode: str = "eager") -> Iterator[list[int | None]]:
+    """Yields, once per step, the new byte of every stream (None for a stream still reading its
+    prompt or already finished). A stream finishes after ``max_bytes`` bytes or when its
+    prompt + output ends with ``stop``. Sampling options as in ``sample.iter_generate``;
+    decode: "auto", "eager", "static" or "compiled" (``bytelm.generate.decoder``)."""
+    if mode not in ("standard", "entropy"):
+        raise UserError(f"unknown sampling mode {mode!r} (standard or entropy)")
+    ctx = model.config.context
+    data = check_prompts(prompts, ctx)
+    device = next(model.parameters()).device
+    gen = torch.Generator(device=device).manual_seed(seed) if seed is not None else None
+    B, lens = len(data), [len(d) for d in data]
+    m, longest = min(lens), max(lens)
+    dec = make_decoder(model, B, decode, need=longest + max_bytes)
+    history = [bytearray(d[:m]) for d in data]
+    pending = torch.tensor([list(d) + [0] * (longest - len(d)) for d in data], device=device)
+    in_prompt = torch.tensor(lens, device=device)
+    last = dec.prefill(pending[:, :m])[:, -1]
+    made, done = [0] * B, [False] * B
+    fed = m  # bytes every state holds
+    while True:
+        if mode == "entropy":
+            nxt = sample_entropy_aware(last, entropy_low, entropy_high, top_k or 10,
+                                       max(temperature, 1e-6), top_p, gen)
+        else:
+            nxt = sample_next(last, temperature, top_k, top_p, gen)
+        if fed < longest:  # streams still reading their prompts take its next byte
+            nxt = torch.where(in_prompt > fed, pending[:, fed], nxt)
+        vals = nxt.tolist()
+        out: list[int | None] = [None] * B
+        for b in range(B):
+            if done[b] or fed < lens[b]:
+                continue
+            out[b] = vals[b]
+            made[b] += 1
+            history[b].append(vals[b])
+            done[b] = made[b] >= max_bytes or bool(stop and history[b].endswith(stop))
+        yield out
+        if all(done):
+            return
+        for b in range(B):
+            if out[b] is None:
+                history[b].append(vals[b])
+        fed += 1
+        cap = dec.capacity()
+        if cap is not None and cap < 1:
+            # cache full: rebuild it from every stream's most recent half context
+            keep = torch.tensor([list(h[-(ctx // 2):]) for h in history], device=device)
+            last = dec.prefill(keep)[:, -1]
+        else:
+            last = dec.step(nxt)
+
+
+def generate_many(model, prompts, **kwargs) -> list[bytes]:
+    """The bytes generated after each prompt (prompts not included), in one batch; options as
+    in ``iter_batch``."""
+    outs = [bytearray() for _ in prompts]
+    for step in iter_batch(model, prompts, **kwargs):
+        for o, b in zip(outs, step):
+            if b is not None:
+                o.append(b)
+    return [bytes(o) for o in outs]
