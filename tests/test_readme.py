@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bytelm.cli.__main__ import main
-from tests.cli.helpers import SRC_TEXT
+from tests.conftest import SHARED_DATA
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -40,6 +40,7 @@ SKIP = {
     "--compile": "compiled decoding; tests/cli/test_chat.py and tests/models run it",
 }
 # README paths -> test data
+SRC_TEXT = SHARED_DATA / "small" / "en.txt"
 PATHS = {"../shared/data/en/text": str(SRC_TEXT)}
 STDIN = {"--interactive": b"The \n\n"}
 
@@ -80,6 +81,7 @@ def test_readme_commands_run(tmp_path, monkeypatch, capsys):
     assert any(l.startswith("bytelm train") for l in lines) and "make demo" in lines
     monkeypatch.chdir(tmp_path)
     (tmp_path / "new_text.txt").write_bytes(SRC_TEXT.read_bytes()[:1500])
+    (tmp_path / "prompts.jsonl").write_text('{"prompt": "The "}\n{"prompt": "import"}\n')
     ran = 0
     for line in lines:
         argv = _argv(line)

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import SRC_TEXT, assert_user_error, snapshot
+from .helpers import assert_user_error, snapshot
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_prepare_summary_printed_once(run_cli, tmp_path):
-    rc, out, err = run_cli("prepare", SRC_TEXT, "--out", tmp_path / "c")
+def test_prepare_summary_printed_once(run_cli, tmp_path, src_text):
+    rc, out, err = run_cli("prepare", src_text, "--out", tmp_path / "c")
     assert rc == 0
     assert (out + err).count("prepared") == 1, (out, err)
 
@@ -47,7 +47,7 @@ def test_prepare_refusals_are_one_line(run_cli, tmp_path, name, data, extra, nee
     assert snapshot(tmp_path) == before, "prepare left files behind"
 
 
-def test_killed_prepare_temp_folder_cleaned_on_next_run(run_cli, tmp_path):
+def test_killed_prepare_temp_folder_cleaned_on_next_run(run_cli, tmp_path, src_text):
     out = tmp_path / "corpus"
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     proc = subprocess.Popen([sys.executable, "-m", "bytelm", "prepare", "-", "--out", str(out)],
@@ -65,7 +65,7 @@ def test_killed_prepare_temp_folder_cleaned_on_next_run(run_cli, tmp_path):
         proc.kill()
         proc.wait()
     assert all(p.exists() for p in left)  # kill -9: nothing could clean up
-    rc, o, e = run_cli("prepare", SRC_TEXT, "--out", out)
+    rc, o, e = run_cli("prepare", src_text, "--out", out)
     assert rc == 0, e
     assert not list(tmp_path.glob(".corpus.*")) and (out / "meta.json").is_file()
 
