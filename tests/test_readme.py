@@ -38,6 +38,13 @@ SKIP = {
     "make test": "it is this test suite",
     "torchrun": "DDP needs several processes; tests/train/test_distributed.py runs it on CPU",
     "--compile": "compiled decoding; tests/cli/test_chat.py and tests/models run it",
+    "--decode compiled": "compiled decoding; tests/models and the gpu tests run it",
+    "bytelm prepare docs.jsonl.zst": "the 'Your data' block; tests/cli/test_data.py runs it on its files",
+    "bytelm prepare my_dataset/": "the 'Your data' block; tests/cli/test_data.py runs it on its files",
+    "bytelm export-hf": "the 'Use it with' block; tests/cli/test_readme_ecosystem.py runs it",
+    "bytelm lm-eval": "the 'Use it with' block; tests/cli/test_readme_ecosystem.py runs it",
+    "bytelm serve": "a server; tests/serve runs it (API and browser)",
+    "bytelm prepare notes/": "the 'Your data' block; tests/cli/test_data.py runs it on its files",
 }
 # README paths -> test data
 SRC_TEXT = SHARED_DATA / "small" / "en.txt"
@@ -53,6 +60,8 @@ def commands() -> list[str]:
     """The command lines of the bash blocks (continuations joined, comments dropped)."""
     out = []
     for block in blocks("bash"):
+        if "bytelm export-hf" in block:  # the "Use it with" block: tests/cli/test_readme_ecosystem.py
+            continue
         for line in block.replace("\\\n", " ").splitlines():
             line = re.split(r"\s+#\s", " " + line, maxsplit=1)[0].strip()
             if line:
