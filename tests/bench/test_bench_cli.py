@@ -140,11 +140,19 @@ def test_decode_row_static_decoders_every_family(one_thread):
 
     from bytelm import create_model
     from bytelm.cli.bench import _gen_presets
+    without = set()
     for preset in _gen_presets(on_gpu=False):
         model = create_model(preset).eval()
         with torch.no_grad():
             r = decode_row_static(model, preset)
+        if not model.has_static_decoder:  # reported, not timed
+            assert r["status"].startswith("n/a: static decoding needs a fixed-shape decoder"), r
+            without.add(model.config.family)
+            continue
         assert r["status"] == "ok" and r["decode"] == "static" and _pos(r["bytes_per_s"]), r
+    # hnet's fixed-shape decoder is not built yet (issue #21 item 3; docs/generation.md): any
+    # other family without one is a regression
+    assert without == {"hnet"}
 
 
 def decode_row_static(model, name):

@@ -31,7 +31,7 @@ def readme_commands() -> list[list[str]]:
 
 def test_readme_ecosystem(trained_run, tmp_path, monkeypatch, capsys, one_thread):
     from lm_eval.tasks.manager import TaskManager
-    from bytelm.generate.sample import generate_bytes
+    from bytelm.generate.batch import generate_bytes
     import bytelm
     monkeypatch.chdir(tmp_path)
     (tmp_path / "runs").mkdir()

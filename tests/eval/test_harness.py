@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import bytelm
-from bytelm.generate.sample import generate_bytes
+from bytelm.generate.batch import generate_bytes
 from tests.scripts import load_benchmark
 
 lm_eval = pytest.importorskip("lm_eval")

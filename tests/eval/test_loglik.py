@@ -58,7 +58,7 @@ def test_score_requests(preset, one_thread):
 
 def test_score_greedy(one_thread):
     """is_greedy: True for the model's own greedy continuation, False once a byte differs."""
-    from bytelm.generate.sample import generate_bytes
+    from bytelm.generate.batch import generate_bytes
     torch.manual_seed(0)
     model = bytelm.create_model("transformer-tiny").eval()
     cont = generate_bytes(model, "Hello", max_bytes=12, temperature=0)

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 import bytelm
-from bytelm.generate.sample import generate_bytes
+from bytelm.generate.batch import generate_bytes
 
 transformers = pytest.importorskip("transformers")
 

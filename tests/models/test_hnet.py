@@ -6,17 +6,30 @@ from bytelm.models.hnet.chunking import keep_first, ratio_loss, smooth, smooth_r
 from bytelm.nn.loss import byte_cross_entropy
 from tests.contracts import contract_tests
 
+# The residual projection starts at zero (as H-Net), which hides the encoder's path to the
+# decoder from a fresh model (bytes past the slot cap would not reach the logits, so the
+# causality check could not see its perturbation): the contracts run it at a nonzero init
+# (residual_std), and once without it.
+_R = "residual_std=0.02"
 CONFIGS = [
-    "hnet-tiny",
-    "hnet-tiny[smoothing=false]",
-    "hnet-tiny[max_chunks=8]",  # overflow: boundaries beyond the 8th of a row are dropped
-    "hnet-tiny[chunker=space]",
-    "hnet-tiny[chunker=fixed,patch_stride=3]",
-    "hnet-tiny[chunker=babylon]",
-    "hnet-tiny[byte_mixer=swa,window=16]",
-    "hnet-tiny[byte_mixer=hebbian]",
+    f"hnet-tiny[{_R}]",
+    "hnet-tiny[residual_proj=false]",
+    f"hnet-tiny[smoothing=false,{_R}]",
+    f"hnet-tiny[max_chunks=8,{_R}]",  # overflow: boundaries beyond the 8th of a row are dropped
+    f"hnet-tiny[chunker=space,{_R}]",
+    f"hnet-tiny[chunker=fixed,patch_stride=3,{_R}]",
+    f"hnet-tiny[chunker=babylon,{_R}]",
+    f"hnet-tiny[byte_mixer=swa,window=16,{_R}]",
+    f"hnet-tiny[byte_mixer=hebbian,{_R}]",
 ]
 test_contract, test_save_load = contract_tests(CONFIGS)
+
+
+def test_residual_projection_starts_at_zero():
+    """H-Net's init: the decoder first reads the main network alone; residual_std sets it."""
+    assert torch.count_nonzero(bytelm.create_model("hnet-tiny").residual.weight) == 0
+    assert torch.count_nonzero(bytelm.create_model("hnet-tiny", residual_std=0.02).residual.weight) > 0
+    assert bytelm.create_model("hnet-tiny", residual_proj=False).residual is None
 
 
 def test_main_network_reaches_the_logits():
@@ -112,7 +125,7 @@ def test_stage_flops_hand_count():
     ff_b, ff_m = 128, 192  # swiglu_hidden(32), swiglu_hidden(64)
     block_b = 4 * d * d + 3 * d * ff_b + 2 * d  # attn qkv+proj, SwiGLU, two norms
     block_m = 4 * D * D + 3 * D * ff_m + 2 * D
-    byte_params = 2 * block_b + 2 * d * d + d + d + 256 * d  # blocks, router q/k, enc_norm, norm, head
+    byte_params = 2 * block_b + 3 * d * d + d + d + 256 * d  # blocks, router q/k, residual, enc_norm, norm, head
     main_params = 2 * block_m + 2 * d * D + D
     assert m.stage_params() == {"byte": byte_params + 256 * d, "main": main_params}
     want = 6 * byte_params + 2 * 6 * d * T + (6 * main_params + 6 * 2 * D * M) * M / T

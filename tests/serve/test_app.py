@@ -81,6 +81,18 @@ def test_runs_and_curves(client, gpt_run):
     assert c["train"]["bpb"][-1] < c["train"]["bpb"][0]
 
 
+def test_generate_left_crops_a_prompt_longer_than_the_context(client, runs):
+    """As ``bytelm generate`` does: a prompt over the context (128) continues its last 128 bytes."""
+    from bytelm.generate.batch import generate_bytes
+    prompt = "The cat sat on the mat. " * 6  # 144 bytes
+    body = {"run": "gpt", "prompt": prompt, "max_bytes": 12, "temperature": 0}
+    with client.stream("POST", "/api/generate", json=body) as r:
+        assert r.status_code == 200, r.read()
+        events = _events(r.iter_lines())
+    got = bytes(e["byte"] for k, e in events if k == "message")
+    assert got == generate_bytes(runs["gpt"].model, prompt.encode()[-128:], max_bytes=12, temperature=0)
+
+
 @pytest.mark.parametrize("body, status, needle", [
     ({"run": "nope", "text": "ab"}, 404, "unknown run 'nope' (loaded: gpt, bsfin)"),
     ({"run": "../gpt", "text": "ab"}, 404, "unknown run"),
@@ -137,7 +149,7 @@ def _events(lines) -> list[tuple[str, dict]]:
     ("bsfin", {"mode": "entropy", "entropy_low": 0.5, "entropy_high": 2.0, "top_k": 5}),
 ])
 def test_generate_streams_the_models_bytes(client, runs, run, sampling):
-    from bytelm.generate.sample import generate_bytes
+    from bytelm.generate.batch import generate_bytes
     body = {"run": run, "prompt": "The ", "max_bytes": 40, "seed": 7, **sampling}
     with client.stream("POST", "/api/generate", json=body) as r:
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
@@ -151,7 +163,6 @@ def test_generate_streams_the_models_bytes(client, runs, run, sampling):
 
 @pytest.mark.parametrize("body, status, needle", [
     ({"run": "gpt", "prompt": ""}, 422, "prompt: String should have at least 1 character"),
-    ({"run": "gpt", "prompt": "x" * 129}, 400, "longer than the model's context of 128"),
     ({"run": "gpt", "prompt": "a", "max_bytes": 301}, 413, "limit of 300"),
     ({"run": "gpt", "prompt": "a", "top_p": 0}, 422, "top_p: Input should be greater than 0"),
     ({"run": "gpt", "prompt": "a", "temperature": -1}, 422, "temperature"),

@@ -81,7 +81,7 @@ class BytelmLM(LM):
         return self._cached("loglikelihood_rolling", requests, out)
 
     def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
-        from bytelm.generate.sample import iter_generate
+        from bytelm.generate.batch import iter_generate
         C = self.model.config.context
         out = []
         for ctx, kw in tqdm([r.args for r in requests], desc="generate_until",

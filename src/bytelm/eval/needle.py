@@ -195,7 +195,7 @@ def score_prompt(model, prompt: bytes, spec: NeedleSpec, distractors: list[str],
         {"mode": "full" | "truncated" | "recurrent", "bytes_seen", "exact", "completion",
         "rank", "logprob", "logprob_margin"} (logprob in nats, of the true answer).
     """
-    from bytelm.generate.sample import generate_bytes
+    from bytelm.generate.batch import generate_bytes
     if long_mode not in LONG_MODES:
         raise UserError(f"long mode must be one of {', '.join(LONG_MODES)}, got {long_mode!r}")
     device = next(model.parameters()).device

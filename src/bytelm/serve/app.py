@@ -115,7 +115,7 @@ def create_app(runs: dict, config: ServeConfig | None = None) -> FastAPI:
     """The app serving ``runs`` ({name: LoadedRun}) under the limits of ``config``."""
     from bytelm.eval.plots import load_curves
     from bytelm.eval.surprisal import score_bytes
-    from bytelm.generate.sample import iter_generate
+    from bytelm.generate.batch import iter_generate
     cfg = config or ServeConfig()
     app = FastAPI(title="bytelm serve", docs_url=None, redoc_url=None, openapi_url=None)
     compute = asyncio.Lock()  # scoring: one request at a time

@@ -67,6 +67,12 @@ class HNetConfig(ModelConfig):
     """weight of the ratio loss (learned chunker)."""
     smoothing: bool = True
     """learned chunker: EMA dechunking by the boundary probabilities (else plain upsampling)."""
+    residual_proj: bool = True
+    """decoder input = main output + W (normed encoder output) with W zero at init (H-Net's
+    residual projection: the decoder starts from the main network alone); else + the raw
+    encoder output."""
+    residual_std: float = 0.0
+    """residual_proj: std of W's normal init (0: zeros, as H-Net)."""
     patch_min: int = 1
     """rule chunkers except fixed: shortest patch in bytes."""
     patch_max: int = 16
@@ -105,6 +111,7 @@ class HNetConfig(ModelConfig):
             (self.chunk_slack > 0 and self.max_chunks >= 0, "model.chunk_slack must be > 0, max_chunks >= 0"),
             (self.window >= 1, "model.window must be >= 1"),
             (0 <= self.dropout < 1, "model.dropout must be in [0, 1)"),
+            (self.residual_std >= 0, "model.residual_std must be >= 0"),
             (self.byte_lr_mult > 0 and self.main_lr_mult > 0, "learning-rate multipliers must be > 0"),
             (self.chunker != "entropy-model" or self.patcher_model,
              "model.chunker=entropy-model needs model.patcher_model=CKPT"),
@@ -183,6 +190,7 @@ class HNetLM(ByteLM):
         self.main = nn.ModuleList(TransformerBlock(mc, self.main_rotary) for _ in range(c.main_layers))
         self.main_norm = RMSNorm(c.d_main, c.norm_eps)
         self.down = nn.Linear(c.d_main, d, bias=False)
+        self.residual = nn.Linear(d, d, bias=False) if c.residual_proj else None
         self.decoder = nn.ModuleList(blk() for _ in range(c.dec_layers))
         self.norm = RMSNorm(d, c.norm_eps)
         self.head = nn.Linear(d, c.vocab_size, bias=False)
@@ -194,6 +202,9 @@ class HNetLM(ByteLM):
         n_byte = c.enc_layers + c.dec_layers
         for name, p in self.named_parameters():
             if p.dim() < 2 or name.startswith("router."):
+                continue
+            if name == "residual.weight":
+                nn.init.normal_(p, 0.0, c.residual_std) if c.residual_std else nn.init.zeros_(p)
                 continue
             resid = name.endswith((".proj.weight", "mlp.w2.weight"))
             n = c.main_layers if name.startswith("main.") else n_byte
@@ -244,7 +255,8 @@ class HNetLM(ByteLM):
         h = self._encode(self.embed(x.long()))
         b, p = self.boundaries(x, h)
         kept, before = keep_first(b, M)
-        z, pos, valid = gather_chunks(self.enc_norm(h), kept, before, M)
+        hn = self.enc_norm(h)
+        z, pos, valid = gather_chunks(hn, kept, before, M)
         u = self.up(z)
         for blk in self.main:
             u = blk(u)
@@ -256,7 +268,7 @@ class HNetLM(ByteLM):
         up = y.gather(1, slot[..., None].expand(B, T, y.shape[-1]))
         if self.router is not None:
             up = up * confidence(p, kept)[..., None].to(up.dtype)
-        out = self._decode(h + up)
+        out = self._decode(self._skip(h, hn) + up)
         aux, stats = 0.0, {"chunk_len": T / kept.sum(1).float().mean().clamp_min(1).detach(),
                            "chunk_overflow": (b & ~kept).float().mean().detach()}
         if self.router is not None:
@@ -264,6 +276,10 @@ class HNetLM(ByteLM):
             stats.update(boundary_rate=b.float().mean().detach(), p_mean=p.mean().detach(),
                          ratio_loss=aux.detach() / c.ratio_weight)
         return ModelOutput(logits=out, aux_loss=aux, stats=stats)
+
+    def _skip(self, h: torch.Tensor, hn: torch.Tensor) -> torch.Tensor:
+        """The encoder's path to the decoder: W hn (residual_proj) or h, (B, T, d)."""
+        return h if self.residual is None else self.residual(hn)
 
     def _decode(self, h: torch.Tensor, caches=None, pos: int = 0) -> torch.Tensor:
         for i, blk in enumerate(self.decoder):
@@ -308,10 +324,11 @@ class HNetLM(ByteLM):
             b = p >= 0.5
         kept, before = keep_first(b, c.slots, count0=state.chunks)
         n_new = kept.sum(1)
+        hn = self.enc_norm(h)
         y = state.last[:, None]  # (B, 1, d): vector of each row's current chunk before x
         if int(n_new.max()) > 0:  # one host sync per call; generation is eager
             rel = before - state.chunks[:, None]  # new chunks before t, per row
-            z, pos, _ = gather_chunks(self.enc_norm(h), kept, rel, L)
+            z, pos, _ = gather_chunks(hn, kept, rel, L)
             u = self.up(z)
             for blk, cache in zip(self.main, state.main):
                 u = main_block_step(blk, u, cache, state.chunks, n_new)
@@ -325,7 +342,7 @@ class HNetLM(ByteLM):
             rel, last = torch.zeros_like(before), state.last
         slot = (before - state.chunks[:, None] + kept.long()).clamp_min(0)  # 0: the old chunk
         up = y.gather(1, slot[..., None].expand(B, L, y.shape[-1]))
-        logits = self._decode(h + up, state.dec, state.n)
+        logits = self._decode(self._skip(h, hn) + up, state.dec, state.n)
         new = HNetState(n=state.n + L, history=history, enc=state.enc, dec=state.dec, main=state.main,
                         chunks=state.chunks + n_new, last=last,
                         prev=h[:, -1] if self.router is not None else None)
