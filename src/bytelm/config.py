@@ -47,9 +47,10 @@ class DataConfig:
 
 @dataclass(kw_only=True)
 class OptimConfig:
-    name: Literal["adamw", "sgd", "enhanced_sgd"] = "adamw"
-    """optimizer: AdamW, SGD with momentum, or EnhancedSGD (SGD + decoupled decay, LR/momentum
-    steered by a Q-learning controller; bytelm.optim.enhanced_sgd)."""
+    name: Literal["adamw", "muon", "sgd", "enhanced_sgd"] = "adamw"
+    """optimizer: AdamW; muon (torch.optim.Muon on hidden matrices, AdamW on embeddings, the
+    logits layer, norms; bytelm.optim.muon); SGD with momentum; or EnhancedSGD (SGD + decoupled
+    decay, LR/momentum steered by a Q-learning controller; bytelm.optim.enhanced_sgd)."""
     lr: float = 3e-4
     """peak learning rate."""
     betas: tuple[float, float] = (0.9, 0.999)
@@ -58,6 +59,8 @@ class OptimConfig:
     """AdamW epsilon."""
     momentum: float = 0.9
     """SGD momentum."""
+    muon_momentum: float = 0.95
+    """muon: momentum of the Muon part (Nesterov)."""
     weight_decay: float = 0.01
     """decoupled weight decay on matrices (not on norms, biases, embeddings)."""
     schedule: Literal["cosine", "wsd", "constant"] = "cosine"

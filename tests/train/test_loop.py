@@ -27,7 +27,8 @@ def _resume_cfgs(make_cfg, tmp_path, extra):
     ({}, False),
     ({"train.grad_accum": 2}, False),
     ({"model.dropout": 0.1}, True),  # RNG state restored; resume from an interrupted swap
-], ids=["plain", "grad_accum2", "dropout-from-old"])
+    ({"optim.name": "muon"}, False),  # Muon's momentum and AdamW's moments in one state
+], ids=["plain", "grad_accum2", "dropout-from-old", "muon"])
 def test_resume_is_exact(make_cfg, tmp_path, extra, from_old):
     cfg_a, cfg_b1, cfg_b2 = _resume_cfgs(make_cfg, tmp_path, extra)
     sa = train(cfg_a)

@@ -13,9 +13,10 @@ def hnet_tiny() -> HNetConfig:
 def hnet_30m() -> HNetConfig:
     """Sized against transformer-30m at equal time: 2 + 2 byte blocks at width 256 and a
     9-block main network at width 640 over learned chunks of ~4 bytes (320 slots per 1K bytes),
-    context 1024."""
+    context 1024; the byte stages at twice the learning rate (as H-Net; docs/hnet.md's CPU
+    ablation)."""
     return HNetConfig(d_byte=256, byte_heads=4, enc_layers=2, dec_layers=2, d_main=640,
-                      main_layers=9, main_heads=10, context=1024)
+                      main_layers=9, main_heads=10, context=1024, byte_lr_mult=2.0)
 
 
 register("hnet", HNetConfig, HNetLM, {
