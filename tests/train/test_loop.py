@@ -183,6 +183,27 @@ def test_time_budget_is_a_wall_clock_cap_on_a_slowing_machine(make_cfg, tmp_path
     assert plans[0] > s["total_steps"]  # the first plan, made at full speed, was shortened
 
 
+def test_time_budget_ignores_a_slow_first_validation_batch(make_cfg, tmp_path, monkeypatch):
+    """A compiled model compiles its eval graph on the first validation batch (tens of seconds on
+    a GPU): the final validation's estimate must not scale that by the number of batches (it did:
+    a 2.5-minute GPU run stopped after 5 steps). Here the first batch costs 2 s extra."""
+    import bytelm.eval.bpb as bpb
+    real, calls = bpb.evaluate_bpb, []
+
+    def slow_first(*a, **k):
+        calls.append(1)
+        if len(calls) == 1:
+            time.sleep(2.0)
+        return real(*a, **k)
+    monkeypatch.setattr(bpb, "evaluate_bpb", slow_first)
+    cfg = make_cfg(tmp_path / "R", {"train.steps": 100_000, "train.time_budget_min": 0.08,
+                                    "train.log_every": 25, "train.eval_bytes": 20_000})
+    tr = Trainer(cfg)
+    s = tr.run()
+    assert tr.budget.finish_s is not None
+    assert s["steps"] > 20, s["steps"]
+
+
 def test_train_records_carry_grad_norms_and_baseline_curve_keeps_them(make_cfg, tmp_path):
     """Each "train" record has the last step's grad norm and the interval's largest one, and
     benchmarks/baseline.py puts both (and the interval's worst bpb) in its train_curve."""
