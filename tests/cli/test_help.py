@@ -46,7 +46,7 @@ def test_help_config_lists_every_key_with_its_doc(run_cli, preset):
     want = {f"{sec}.{f.name}" for sec in ("model", "data", "optim", "train", "eval")
             for f in dataclasses.fields(getattr(cfg, sec)) if f.init and f.name != "family"}
     assert set(listed) == want
-    assert listed["train.steps"] == "int = 1000" and listed["optim.name"].startswith("adamw|sgd")
+    assert listed["train.steps"] == "int = 1000" and listed["optim.name"].startswith("adamw|muon|sgd")
     # every key has its one-line doc on the lines under it
     for key in want:
         assert re.search(rf"^  --{re.escape(key)} .*\n      \S", out, re.M), f"{key} has no doc"
