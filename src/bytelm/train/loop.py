@@ -432,15 +432,14 @@ class Trainer:
         total = min(cfg.train.eval_bytes or len(self.val_split), len(self.val_split))
         one = min(batch_bytes, total)
         self.model.eval()
-        times = []
-        for _ in range(2 if total > batch_bytes else 1):
+        for _ in range(2 if total > batch_bytes else 1):  # the last call is the one timed
             t0 = time.perf_counter()
             evaluate_bpb(self.model, self.val_split, seq_len=cfg.seq_len, stride=cfg.eval.stride,
                          batch_size=cfg.eval.batch_size, max_bytes=one, precision=cfg.train.precision)
             self._sync()
-            times.append(time.perf_counter() - t0)
+            took = time.perf_counter() - t0
         self.model.train()
-        return times[-1] * max(1.0, total / batch_bytes)
+        return took * max(1.0, total / batch_bytes)
 
     def _replan(self, budget: WallClockBudget, eval_equiv: float) -> None:
         """Sets total_steps to what fits the time budget (the schedule's end moves with it)."""
