@@ -150,9 +150,8 @@ def test_decode_row_static_decoders_every_family(one_thread):
             without.add(model.config.family)
             continue
         assert r["status"] == "ok" and r["decode"] == "static" and _pos(r["bytes_per_s"]), r
-    # hnet's fixed-shape decoder is not built yet (issue #21 item 3; docs/generation.md): any
-    # other family without one is a regression
-    assert without == {"hnet"}
+    # every family has a fixed-shape decoder: one without is a regression
+    assert without == set()
 
 
 def decode_row_static(model, name):

@@ -48,7 +48,7 @@ def test_generate_cuda_matches_cpu():
     assert common >= 16
 
 
-@pytest.mark.parametrize("preset", ["transformer-tiny", "agiformer-tiny", "bsfin-tiny"])
+@pytest.mark.parametrize("preset", ["transformer-tiny", "agiformer-tiny", "bsfin-tiny", "hnet-tiny"])
 def test_compiled_static_decoder_cuda(preset):
     """The compiled fixed-shape decoder (CUDA graphs) gives the eager step's logits, and
     decode="auto" picks it on CUDA with the same greedy bytes, for several prompt lengths."""
@@ -59,8 +59,10 @@ def test_compiled_static_decoder_cuda(preset):
     assert resolve_decode(m, "auto", torch.device("cuda")) == "compiled"
     x = torch.randint(0, 256, (2, 72), device="cuda")
     with torch.no_grad():
-        state = m.init_state(2)
-        ref = [m.step(x[:, :9], state)[0]] + [m.step(x[:, i:i + 1], state)[0] for i in range(9, 72)]
+        ref, state = [], m.init_state(2)
+        for a, b in [(0, 9)] + [(i, i + 1) for i in range(9, 72)]:
+            lg, state = m.step(x[:, a:b], state)  # hnet's step returns a new state
+            ref.append(lg)
         dec = m.static_decoder(2, compile="reduce-overhead", capacity=72)
         out = [dec.prefill(x[:, :9])] + [dec.step(x[:, i])[:, None] for i in range(9, 72)]
     torch.testing.assert_close(torch.cat(out, 1), torch.cat(ref, 1), rtol=1e-3, atol=1e-3)
@@ -69,3 +71,23 @@ def test_compiled_static_decoder_cuda(preset):
     slow = generate_many(m, prompts, max_bytes=24, temperature=0, decode="eager")
     for a, b in zip(fast, slow):  # near-ties may flip late; demand a long common prefix
         assert next((i for i, (p, q) in enumerate(zip(a, b)) if p != q), len(a)) >= 12
+
+
+@pytest.mark.parametrize("chunker", ["learned", "space"])
+def test_compiled_hnet_single_stream_cuda(chunker):
+    """hnet's single-stream decoder (the main network's graph replayed only at kept
+    boundaries, a host decision per byte) under CUDA graphs == the eager step."""
+    torch.manual_seed(0)
+    m = bytelm.create_model("hnet-tiny", chunker=chunker, residual_std=0.02).cuda().eval()
+    x = torch.randint(0, 256, (1, 128), device="cuda")
+    x[0, 30:] = torch.tensor(list(b"the cat sat on the mat. " * 5), device="cuda")[:98]
+    with torch.no_grad():
+        state = m.init_state(1)
+        ref = [m.step(x[:, :9], state)[0]]
+        for i in range(9, 128):
+            lg, state = m.step(x[:, i:i + 1], state)
+            ref.append(lg)
+        dec = m.static_decoder(1, compile="reduce-overhead", capacity=128)
+        assert not dec.fused
+        out = [dec.prefill(x[:, :9])] + [dec.step(x[:, i])[:, None] for i in range(9, 128)]
+    torch.testing.assert_close(torch.cat(out, 1), torch.cat(ref, 1), rtol=1e-3, atol=1e-3)

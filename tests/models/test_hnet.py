@@ -181,3 +181,33 @@ def test_patch_cli_draws_model_chunks(tmp_path, capsys):
     gpt.save(tmp_path / "g")
     assert main(["patch", str(f), "--run", str(tmp_path / "g")]) == 2
     assert "no patch or chunk boundaries" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("fused", [False, True])
+@pytest.mark.parametrize("spec", CONFIGS)
+def test_static_decoder_equals_full_forward(spec, fused, one_thread):
+    """Fixed-shape decoding (caches in buffers, the main network stepped when a boundary is
+    kept, or at every byte when fused) == the full forward's logits, teacher-forced past the
+    slot cap, for one stream and for two."""
+    from tests.contracts import _model
+    m = _model(spec)
+    T = m.config.context
+    x = torch.randint(0, 256, (2, T), generator=torch.Generator().manual_seed(3))
+    x[1, 20:] = torch.tensor(list(b"the cat sat on the mat. " * 8))[:T - 20]  # spaces, words
+    with torch.no_grad():
+        full = m(x).logits
+        for rows in (slice(0, 1), slice(0, 2)):
+            dec = m.build_static_decoder(x[rows].shape[0], capacity=T)
+            dec.fused = fused
+            dec._parts = (dec._all,) if fused else (dec._encode, dec._main, dec._decode)
+            out = [dec.prefill(x[rows, :7])]
+            out += [dec.step(x[rows, i])[:, None] for i in range(7, T)]
+            torch.testing.assert_close(torch.cat(out, 1), full[rows], rtol=1e-4, atol=1e-4)
+            assert dec.capacity() == 0
+
+
+def test_static_decoder_greedy_bytes_past_the_context(one_thread):
+    """generate(decode="static") == recomputing the full forward at every byte, past the
+    context (the decoder is rebuilt over the cropped window)."""
+    from tests.contracts import check_static_decoder
+    check_static_decoder(f"hnet-tiny[{_R}]", n=40)

@@ -304,6 +304,17 @@ class HNetLM(ByteLM):
     def state_capacity(self, state: HNetState) -> int:
         return self.config.context - state.n
 
+    def max_state_bytes(self) -> int:
+        """The byte stages' caches hold the context."""
+        return self.config.context
+
+    def build_static_decoder(self, batch_size: int, dtype=None, compile: str | None = None,
+                             capacity: int | None = None):
+        """``static_decode.HNetStaticDecoder`` holding ``capacity`` (default: context) bytes."""
+        from bytelm.models.hnet.static_decode import HNetStaticDecoder
+        cap = self.config.context if capacity is None else capacity
+        return HNetStaticDecoder(self, batch_size, cap, dtype=dtype, compile=compile)
+
     def step(self, x: torch.Tensor, state: HNetState) -> tuple[torch.Tensor, HNetState]:
         """Feeds x (B, L) after the state's bytes: encoder and decoder over the L bytes at once,
         the main network over each row's new chunks (one batched call; skipped when none)."""
