@@ -49,7 +49,10 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        try:  # on a read-only or vanished folder the clean-up fails too: the first error counts
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
         raise
     _fsync_path(path.parent)
 
@@ -74,9 +77,10 @@ def atomic_write_dir(final: Path, write: Callable[[Path], None]) -> None:
             _fsync_path(f)
         _fsync_path(tmp)
     except BaseException as e:
+        reason = _first_line(e, final.parent)  # before the clean-up frees the space
         shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(e, (OSError, SafetensorError)) or (isinstance(e, RuntimeError) and _is_io(e)):
-            raise UserError(f"cannot save {final}: {_first_line(e)}; the previous checkpoint there "
+            raise UserError(f"cannot save {final}: {reason}; the previous checkpoint there "
                             "(if any) is intact") from None
         raise
     # If ``final`` is missing, an earlier swap died between its renames and ``old`` holds the
@@ -96,10 +100,25 @@ def atomic_write_dir(final: Path, write: Callable[[Path], None]) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _first_line(e: BaseException) -> str:
+def _first_line(e: BaseException, where: Path | None = None) -> str:
     if isinstance(e, OSError) and e.strerror:
         return e.strerror + (f": {e.filename}" if e.filename else "")
-    return (str(e).splitlines() or [type(e).__name__])[0]
+    line = (str(e).splitlines() or [type(e).__name__])[0]
+    if where is not None and isinstance(e, RuntimeError) and _is_io(e):
+        # torch.save says only "unexpected pos N vs M": name the likely cause
+        try:
+            st = os.statvfs(where)
+            free = st.f_bavail * st.f_frsize
+        except OSError:
+            free = None
+        if free is not None and free < (1 << 20):
+            return f"No space left on device ({free:,} bytes free; torch.save: {line})"
+        import resource
+        soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+        if soft != resource.RLIM_INFINITY:
+            return f"File too large (the file size limit, ulimit -f, is {soft:,} bytes; " \
+                   f"torch.save: {line})"
+    return line
 
 
 def _is_io(e: RuntimeError) -> bool:
@@ -142,13 +161,25 @@ def save_model(model, path) -> None:
     atomic_write_dir(Path(path), lambda d: write_model_files(model, d))
 
 
+def load_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    """``safetensors.torch.load_file``, also for a path that is not valid UTF-8 (which
+    safetensors refuses to open): such a file is read into memory and parsed from there."""
+    name = str(path)
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        from safetensors.torch import load
+        return load(Path(path).read_bytes())
+    return load_file(name)
+
+
 def read_weights(ckpt: Path) -> dict[str, torch.Tensor]:
     """``ckpt/model.safetensors``; a missing or unreadable file is a one-line UserError."""
     f = ckpt / WEIGHTS
     if not f.is_file():
         raise UserError(f"corrupted checkpoint {ckpt}: {WEIGHTS} is missing")
     try:
-        state = load_file(str(f))
+        state = load_safetensors(f)
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise UserError(f"corrupted checkpoint {ckpt}: cannot read {WEIGHTS} ({msg})") from None

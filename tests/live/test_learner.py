@@ -222,6 +222,11 @@ def test_bad_inputs(tiny_ckpt, tmp_path):
     (tmp_path / "o/ckpt/last/live_state.json").write_text("[]")
     with pytest.raises(UserError, match="corrupted live checkpoint"):
         LiveLearner.from_checkpoint(tmp_path / "o")
+    learner = LiveLearner.from_checkpoint(tiny_ckpt, OPTS, out_dir=tmp_path / "o2")
+    learner.learn_stream(io.BytesIO(b"abc" * 40))
+    (tmp_path / "o2/ckpt/last/rng.safetensors").write_bytes(b"\x00garbage")
+    with pytest.raises(UserError, match="corrupted live checkpoint .*cannot read rng.safetensors"):
+        LiveLearner.from_checkpoint(tmp_path / "o2")
 
 
 def test_forgetting_helpers(trainer_run, en_corpus, tr_bytes):

@@ -117,6 +117,14 @@ def test_malicious_optimizer_pickle_is_not_executed(model, tmp_path):
     assert not marker.exists()
 
 
+@pytest.mark.parametrize("name", ["trainer_state.json", "optimizer.pt", "rng.safetensors"])
+def test_damaged_training_file_is_named(model, tmp_path, name):
+    ck.save_training(tmp_path / "last", model, _optimizer(model), _state(1))
+    (tmp_path / "last" / name).write_bytes(b"\x00garbage")
+    with pytest.raises(UserError, match=f"corrupted training checkpoint .*cannot read {name}"):
+        ck.load_training(tmp_path / "last")
+
+
 @pytest.mark.parametrize("target", ["safetensors", "torch.save"])
 def test_crash_while_writing_keeps_previous_checkpoint(model, tmp_path, monkeypatch, target):
     final = tmp_path / "ckpt" / "last"

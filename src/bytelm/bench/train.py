@@ -1,11 +1,10 @@
 """Training-step throughput: full optimizer steps of a preset on random bytes at each length.
 
-One step = forward (autocast per precision) -> byte cross-entropy + aux_loss -> backward ->
-clip to norm 1 -> AdamW -> zero_grad, i.e. what ``Trainer.train_step`` does with one
-micro-batch and no data loading. The first step (compilation) and the warm-up are timed apart
+One step = ``bytelm.train.step.TrainStep`` (the trainer's step) with one micro-batch and no
+data loading: forward (autocast per precision) -> byte cross-entropy + aux_loss -> backward ->
+clip to norm 1 -> AdamW -> zero_grad. The first step (compilation) and the warm-up are timed apart
 from the median of the timed steps.
 """
-import contextlib
 import logging
 import math
 from typing import Callable
@@ -18,6 +17,7 @@ from bytelm.errors import UserError
 from bytelm.nn.loss import byte_cross_entropy
 from bytelm.registry import create_model, preset_config
 from bytelm.train.perf import mfu, peak_tflops
+from bytelm.train import step as shared
 
 log = logging.getLogger(__name__)
 
@@ -42,17 +42,12 @@ def check_seq_lens(presets: list[str], seq_lens: list[int] | None,
     return out
 
 
-def _autocast(device: torch.device, dtype: torch.dtype):
-    if dtype == torch.bfloat16:
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
 class TrainStep:
     """One training step of ``preset`` at (batch, seq_len) on fixed random bytes; call to run it.
 
-    forward (autocast per ``dtype``) -> byte cross-entropy + aux_loss -> backward -> clip to
-    norm 1 -> AdamW (``bytelm.optim.build_optimizer``'s groups, fused on CUDA) -> zero_grad.
+    ``bytelm.train.step.TrainStep``: forward (autocast per ``dtype``) -> byte cross-entropy +
+    aux_loss -> backward -> clip to norm 1 -> AdamW (``bytelm.optim.build_optimizer``'s groups,
+    fused on CUDA) at a constant LR -> zero_grad.
     ``compile_`` wraps the model in torch.compile (``compile_mode``: its mode; "reduce-overhead"
     replays the compiled forward and backward as CUDA graphs); ``close()`` drops the compiled function and
     the optimizer (and resets dynamo when compiled). ``loss`` is the last step's loss (detached).
@@ -68,26 +63,24 @@ class TrainStep:
         # the AdamW of bytelm.optim.build_optimizer (decay on matrices only, fused on CUDA)
         self.opt = torch.optim.AdamW(self.model.param_groups(0.1), lr=3e-4,
                                      fused=True if device.type == "cuda" else None)
-        self.fwd = torch.compile(self.model, mode=compile_mode) if compile_ else self.model
-        self.graphs = compile_ and compile_mode == "reduce-overhead"
-        self.params = list(self.model.parameters())
+        fwd = torch.compile(self.model, mode=compile_mode) if compile_ else self.model
+        # a CUDA-graph replay (reduce-overhead) starts a new iteration at every step
+        self.step = shared.TrainStep(self.model, self.opt, shared.StepConfig(
+            precision="bf16" if dtype == torch.bfloat16 else "fp32", grad_clip=1.0,
+            cuda_graphs=compile_ and compile_mode == "reduce-overhead"), forward=fwd)
         self.x = torch.randint(0, 256, (batch, seq_len + 1), device=device)
         self.loss: torch.Tensor | None = None
 
+    def _micro(self, _: int) -> shared.MicroLoss:
+        """The loss reported is cross-entropy + aux_loss (what is differentiated)."""
+        out = self.step.forward(self.x[:, :-1])
+        return shared.MicroLoss(loss=byte_cross_entropy(out.logits, self.x[:, 1:]) + out.aux_loss)
+
     def __call__(self) -> None:
-        if self.graphs:  # a new training iteration: the previous replay's outputs may be reused
-            torch.compiler.cudagraph_mark_step_begin()
-        with _autocast(self.device, self.dtype):
-            out = self.fwd(self.x[:, :-1])
-        loss = byte_cross_entropy(out.logits, self.x[:, 1:]) + out.aux_loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.params, 1.0)
-        self.opt.step()
-        self.opt.zero_grad(set_to_none=True)
-        self.loss = loss.detach()
+        self.loss = self.step(3e-4, self._micro).loss
 
     def close(self) -> None:
-        self.fwd = self.opt = None
+        self.step = self.opt = None
         if self.compile:
             torch._dynamo.reset()
 

@@ -1,5 +1,7 @@
 """``bytelm`` entry point: subcommands, dotted overrides, and one-line errors with exit code 2."""
 import argparse
+import codecs
+import errno
 import logging
 import os
 import sys
@@ -67,8 +69,35 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+# OS errors of the machine or of a path the user gave, never of bytelm's logic: one line
+_ENV_ERRNOS = frozenset(getattr(errno, n) for n in (
+    "ENOSPC", "EDQUOT", "EROFS", "EFBIG", "EACCES", "EPERM", "EIO", "ENAMETOOLONG", "EMFILE",
+    "ENFILE", "ENOTDIR", "EISDIR", "ELOOP", "EXDEV") if hasattr(errno, n))
+
+
+def _os_error_line(e: OSError) -> str:
+    where = "".join(f" ({os.fsdecode(f)})" for f in (e.filename, e.filename2) if f is not None)
+    return f"{e.strerror or e}{where}"
+
+
+def _tolerant_stdout() -> None:
+    """Output never fails on its encoding: on a UTF-8 stdout, the surrogate escapes of argv and
+    file names that are not UTF-8 are written back as the bytes they came from; on a terminal
+    with another encoding, characters it cannot show are printed as '?'."""
+    out = sys.stdout
+    if out is not sys.__stdout__ or getattr(out, "errors", None) != "strict" \
+            or not hasattr(out, "reconfigure"):
+        return  # a caller's own stream (main() called in-process) is left as it is
+    try:
+        utf8 = codecs.lookup(out.encoding or "ascii").name == "utf-8"
+        out.reconfigure(errors="surrogateescape" if utf8 else "replace")
+    except (LookupError, ValueError, OSError, AttributeError):
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    _tolerant_stdout()
     try:
         parser = build_parser()
         args, extra = parser.parse_known_args(argv)
@@ -99,6 +128,13 @@ def main(argv: list[str] | None = None) -> int:
         # the reader went away (e.g. `| head`); not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as e:
+        # disk full, read-only, file too large, permissions (writes the code below did not
+        # turn into a UserError themselves): one line naming the path
+        if e.errno not in _ENV_ERRNOS:
+            raise
+        print(f"bytelm: error: {_os_error_line(e)}", file=sys.stderr)
+        return 2
     except Exception as e:  # noqa: BLE001 - last line of defence: one line, unless debugging
         from bytelm.train.loop import NonFiniteLossError
         if isinstance(e, NonFiniteLossError):

@@ -1,5 +1,6 @@
 """``bytelm chat``: an interactive REPL with history; bytes stream as they are produced and
-Ctrl-C stops the current reply without leaving the session."""
+Ctrl-C stops the current reply without leaving the session. Input lines are taken as bytes
+(any bytes, UTF-8 or not); replies are printed as UTF-8 with invalid bytes shown as U+FFFD."""
 import sys
 
 from bytelm.cli._common import stdin_lines, unescape
@@ -7,7 +8,10 @@ from bytelm.errors import UserError
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("chat", help="interactive session with history (any model family)")
+    p = sub.add_parser("chat", help="interactive session with history (any model family)",
+                       description="Reads lines from stdin and streams each reply. Lines are "
+                                   "taken as the bytes they are (text that is not valid UTF-8 "
+                                   "included); replies print invalid UTF-8 as U+FFFD.")
     p.add_argument("ckpt", help="checkpoint dir or run dir")
     p.add_argument("--max-bytes", type=int, default=400, help="longest reply")
     p.add_argument("--temperature", type=float, default=0.8)
@@ -28,8 +32,8 @@ def run(args) -> int:
     from bytelm.generate import Utf8Stream, check_compilable, iter_generate
     from bytelm.train.checkpoint import load_model
     from bytelm.train.distributed import pick_device
-    if args.max_bytes < 1:
-        raise UserError("--max-bytes must be >= 1")
+    from bytelm.cli.generate import check_sampling
+    check_sampling(args)  # the same ranges as generate, before the model loads
     model = load_model(args.ckpt, device=pick_device(args.device))
     if args.compile:  # before the first prompt is read
         check_compilable(model, "--compile")

@@ -8,10 +8,15 @@ from bytelm.errors import UserError
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("generate", help="generate text from a checkpoint")
+    p = sub.add_parser("generate", help="generate text from a checkpoint",
+                       description="Prompts are bytes: --prompt text, stdin and --interactive "
+                                   "lines that are not valid UTF-8 reach the model as the bytes "
+                                   "they are. Output is printed as UTF-8, invalid bytes as "
+                                   "U+FFFD (--prompts-file JSON likewise).")
     p.add_argument("ckpt", help="checkpoint dir or run dir")
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--prompt", default=None, help="prompt text ('-' reads stdin)")
+    src.add_argument("--prompt", default=None,
+                     help="prompt text, taken as bytes (any bytes, UTF-8 or not; '-' reads stdin)")
     src.add_argument("--prompt-file", default=None, help="read the prompt from a file (raw bytes)")
     src.add_argument("--prompts-file", default=None,
                      help="many prompts, generated in one batch: one per line, or a .jsonl file "
@@ -30,7 +35,8 @@ def add_parser(sub) -> None:
     p.add_argument("--stop", action="append", default=[], metavar="STRING",
                    help="end the output after STRING (escapes like \\n allowed; repeatable)")
     p.add_argument("--stream", action="store_true", help="print bytes as they are generated")
-    p.add_argument("--interactive", action="store_true", help="read prompts line by line")
+    p.add_argument("--interactive", action="store_true",
+                   help="read prompts line by line from stdin (each line's bytes as they are)")
     p.add_argument("--decode", default="auto", choices=["auto", "eager", "static", "compiled"],
                    help="auto (default): compiled fixed-shape decoding (CUDA graphs) on a GPU, "
                         "the model's own step on CPU; every mode gives the same bytes")
@@ -39,7 +45,8 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _check(args) -> None:
+def check_sampling(args) -> None:
+    """UserError for sampling options out of range (generate and chat)."""
     if args.max_bytes < 1:
         raise UserError("--max-bytes must be >= 1")
     if not math.isfinite(args.temperature) or args.temperature < 0:
@@ -115,7 +122,7 @@ def run(args) -> int:
     from bytelm.train.distributed import pick_device
     from bytelm.generate import check_compilable
     from bytelm.train.checkpoint import load_model
-    _check(args)
+    check_sampling(args)
     if args.prompts_file and (args.interactive or args.stream):
         raise UserError("--prompts-file prints whole results: leave out --interactive and --stream")
     model = load_model(args.ckpt, device=pick_device(args.device))

@@ -25,6 +25,11 @@ def run(args) -> int:
         cli_evaluate()
     except SystemExit as e:  # lm_eval's argparse: it has printed its own message
         return e.code if isinstance(e.code, int) else 1
+    except ValueError as e:  # lm_eval's checks of its arguments (no tasks, bad model_args)
+        if args.verbose:
+            raise
+        from bytelm.errors import UserError
+        raise UserError(f"lm_eval: {(str(e).splitlines() or ['ValueError'])[0]}") from None
     finally:
         sys.argv = old
     return 0

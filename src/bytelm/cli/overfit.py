@@ -37,11 +37,10 @@ def run(args) -> int:
     import torch
 
     from bytelm.config import OptimConfig, build_run_config
-    from bytelm.nn.loss import byte_cross_entropy
     from bytelm.optim import build_optimizer
     from bytelm.registry import create_model
     from bytelm.train.distributed import pick_device
-    from bytelm.precision import autocast_ctx
+    from bytelm.train.step import StepConfig, TrainStep
     bad = [k for k in args.overrides if not k.startswith("model.")]
     if bad:
         raise UserError(f"overfit takes only --model.* options, not --{bad[0]}")
@@ -56,28 +55,23 @@ def run(args) -> int:
         raise UserError(f"--seq-len {args.seq_len} exceeds the model context {cfg.model.context}")
     device = pick_device(args.device)
     batch = _fixed_batch(args).to(device)
-    x, y = batch[:, :-1], batch[:, 1:]
     torch.manual_seed(args.seed)
     model = create_model(cfg.model).to(device).train()
     # no decay, no schedule: nothing but the model should stand between it and zero loss
     opt = build_optimizer(model, OptimConfig(lr=args.lr, weight_decay=0.0, warmup_steps=0))
+    # a non-finite step is skipped, as a gradient scaler would
+    step_fn = TrainStep(model, opt, StepConfig(precision=args.precision, grad_clip=1.0,
+                                               skip_nonfinite=True))
     print(f"overfit {args.preset} ({model.n_params():,} params) on one {args.batch} x "
           f"{args.seq_len} batch, target {args.target} nats, precision {args.precision}, {device}")
     losses: list[float] = []
     bad_loss = bad_grad = 0
     reached = None
     for step in range(1, args.steps + 1):
-        with autocast_ctx(device, args.precision):
-            out = model(x)
-        loss = byte_cross_entropy(out.logits, y)
-        (loss + out.aux_loss).backward()
-        gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        lv, gv = loss.item(), gnorm.item()
+        res = step_fn(args.lr, batch)
+        lv, gv = res.loss.item(), res.grad_norm.item()
         bad_loss += not math.isfinite(lv)
         bad_grad += not math.isfinite(gv)
-        if math.isfinite(lv) and math.isfinite(gv):
-            opt.step()  # a non-finite step is skipped, as a gradient scaler would
-        opt.zero_grad(set_to_none=True)
         losses.append(lv)
         if lv < args.target:
             reached = step

@@ -24,6 +24,7 @@ chunks, so memory stays constant whatever the input size.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -308,9 +309,13 @@ def _check_out_dir(out_dir: Path) -> None:
 
 def _write_meta(folder: Path, meta: dict) -> None:
     """Write meta.json (pretty, stable key order) and fsync it."""
+    text = json.dumps(meta, indent=2, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a source path that is not UTF-8 (surrogate escapes): \u-escaped
+        text = json.dumps(meta, indent=2, ensure_ascii=True)
     with open(folder / META_NAME, "w", encoding="utf-8") as f:
-        json.dump(meta, f, indent=2, ensure_ascii=False)
-        f.write("\n")
+        f.write(text + "\n")
         f.flush()
         os.fsync(f.fileno())
 
@@ -354,6 +359,19 @@ def _clean_stale(out_dir: Path) -> None:
         else:
             shutil.rmtree(p, ignore_errors=True)
             log.info("removed %s, left by a killed prepare", p)
+
+
+# a write that the machine refused (full, read-only, too large, not allowed), not bad input
+_WRITE_ERRNOS = frozenset(getattr(errno, n) for n in ("ENOSPC", "EDQUOT", "EROFS", "EFBIG",
+                                                      "EACCES", "EPERM", "EIO")
+                          if hasattr(errno, n))
+
+
+def _os_error(e: OSError, out_dir: Path) -> UserError:
+    """One line for an OS error while building out_dir (its temp folder has been removed)."""
+    where = f" ({e.filename})" if e.filename else ""
+    return UserError(f"cannot prepare {out_dir}: {e.strerror or e}{where}; nothing was "
+                     "changed there")
 
 
 def _install(tmp: Path, out_dir: Path) -> None:
@@ -506,7 +524,11 @@ def prepare(
                desc="prepare", disable=None if progress else True, leave=False)
     # A plain mkdir (not mkdtemp, which forces mode 0700) so the corpus gets the usual umask.
     tmp = _temp_name(out_dir, "tmp")
-    tmp.mkdir()
+    try:
+        tmp.mkdir()
+    except OSError as e:
+        bar.close()
+        raise _os_error(e, out_dir) from None
     writer = None
     spool = tmp / ".stream"
     try:
@@ -554,11 +576,13 @@ def prepare(
             meta["extra"] = extra_meta
         _write_meta(tmp, meta)
         _install(tmp, out_dir)
-    except BaseException:
+    except BaseException as e:
         bar.close()
         if writer is not None:
             writer.abort()
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, OSError) and e.errno in _WRITE_ERRNOS:
+            raise _os_error(e, out_dir) from None
         raise
     # the CLI prints the summary; logging it too showed it twice
     log.debug(

@@ -58,7 +58,7 @@ def score_requests(model, requests: list[tuple[bytes, int]], batch_size: int = 1
     Returns:
         [(log-likelihood in nats, is_greedy)] in the order of ``requests``.
     """
-    from bytelm.train.loop import autocast_ctx
+    from bytelm.precision import autocast_ctx
     device = next(model.parameters()).device
     C = model.config.context
     jobs = [(i, inp, k, seq_part) for i, (seq, n) in enumerate(requests) if n

@@ -195,20 +195,20 @@ def train_recall(cfg, task: RecallTask, cells, loss_on: str = "all", log_every: 
         (model, history) with history [{"step", "loss", "seq_len", "n_pairs"}, ...] every
         ``log_every`` steps.
     """
-    from bytelm.nn.loss import byte_cross_entropy
     from bytelm.optim import build_optimizer
     from bytelm.registry import create_model
     from bytelm.train.distributed import pick_device
-    from bytelm.precision import autocast_ctx
     from bytelm.train.loop import NonFiniteLossError
     from bytelm.train.schedule import lr_factor
+    from bytelm.train.step import StepConfig, TrainStep
     if loss_on not in ("all", "values"):
         raise UserError(f"loss must be all or values, got {loss_on!r}")
     tc, oc = cfg.train, cfg.optim
     device = pick_device(tc.device)
     torch.manual_seed(tc.seed)
     model = create_model(cfg.model).to(device).train()
-    opt = build_optimizer(model, oc)
+    step_fn = TrainStep(model, build_optimizer(model, oc),
+                        StepConfig(precision=tc.precision, grad_clip=oc.grad_clip))
     rng = np.random.default_rng(tc.seed)
     lengths = sorted({L for L, _ in cells})
     history, t0 = [], time.perf_counter()
@@ -219,23 +219,14 @@ def train_recall(cfg, task: RecallTask, cells, loss_on: str = "all", log_every: 
     for step in it:
         lr = oc.lr * lr_factor(step, tc.steps, oc.warmup_steps, oc.schedule, oc.min_lr_ratio,
                                oc.wsd_decay_frac)
-        for g in opt.param_groups:
-            g["lr"] = lr
         L = int(rng.choice(lengths))
         n = int(rng.integers(1, task.max_pairs(L) + 1))
         x, pos = make_batch(rng, task, tc.batch_size, n, L)
         x = x.to(device)
         mask = value_mask(pos, L).to(device) if loss_on == "values" else None
-        with autocast_ctx(device, tc.precision):
-            out = model(x[:, :-1])
-        loss = byte_cross_entropy(out.logits, x[:, 1:].long(), mask=mask)
-        (loss + out.aux_loss).backward()
-        if oc.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), oc.grad_clip)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
+        res = step_fn(lr, lambda _: step_fn.lm_loss(x, mask))
         if (step + 1) % log_every == 0 or step + 1 == tc.steps:
-            val = loss.item()
+            val = res.loss.item()
             if not math.isfinite(val):
                 raise NonFiniteLossError(f"non-finite recall loss at step {step + 1} "
                                          f"({cfg.preset}); lower --optim.lr")

@@ -30,6 +30,7 @@ from bytelm.errors import UserError
 from bytelm.nn.loss import byte_cross_entropy
 from bytelm.optim import build_optimizer
 from bytelm.train.schedule import lr_factor
+from bytelm.train.step import MicroLoss, StepConfig, TrainStep
 
 log = logging.getLogger(__name__)
 
@@ -124,30 +125,27 @@ def train_tokens(model, ids: np.ndarray, steps: int, batch_size: int, seq_len: i
     device = torch.device(device)
     model.to(device).train()
     optim = optim or OptimConfig()
-    opt = build_optimizer(model, optim)
-    bf16 = device.type == "cuda" and precision in ("auto", "bf16")
+    # bf16 autocast on CUDA only (precision "bf16" on a CPU trains in fp32, as score_tokens scores)
+    step_fn = TrainStep(model, build_optimizer(model, optim),
+                        StepConfig(precision=precision if device.type == "cuda" else "fp32",
+                                   grad_clip=optim.grad_clip))
     rng = np.random.default_rng(seed)
     data = torch.from_numpy(ids)
     hist, every = [], max(1, steps // 20)
     for step in range(steps):
         lr = optim.lr * lr_factor(step, steps, min(optim.warmup_steps, steps), optim.schedule,
                                   optim.min_lr_ratio, optim.wsd_decay_frac)
-        for g in opt.param_groups:
-            g["lr"] = lr
         starts = rng.integers(0, len(ids) - seq_len - 1, size=batch_size)
         xy = torch.stack([data[s:s + seq_len + 1] for s in starts]).to(device)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            logits = model(xy[:, :-1]).logits
-        loss = byte_cross_entropy(logits, xy[:, 1:])
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"non-finite loss at step {step + 1} of the BPE baseline")
-        loss.backward()
-        if optim.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), optim.grad_clip)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
+
+        def micro(_: int, xy=xy, step=step) -> MicroLoss:
+            ml = step_fn.lm_loss(xy)  # a token Transformer: no aux loss (0)
+            if not torch.isfinite(ml.loss):  # before the update
+                raise FloatingPointError(f"non-finite loss at step {step + 1} of the BPE baseline")
+            return ml
+        res = step_fn(lr, micro)
         if (step + 1) % every == 0 or step + 1 == steps:
-            hist.append({"step": step + 1, "loss": float(loss.detach())})
+            hist.append({"step": step + 1, "loss": float(res.loss)})
         if on_eval is not None and eval_every > 0 and ((step + 1) % eval_every == 0
                                                        or step + 1 == steps):
             on_eval(step + 1)

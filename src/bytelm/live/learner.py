@@ -44,17 +44,29 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from bytelm.errors import UserError
 from bytelm.interrupts import SIGNALS as TERMINATION_SIGNALS
 from bytelm.interrupts import install as install_signals
 from bytelm.interrupts import restore as restore_signals
+from bytelm.io import load_safetensors
 from bytelm.live.memory import ContextMemory
 from bytelm.live.replay import ReplayBuffer
 from bytelm.live.stream import iter_chunks
+from bytelm.train.step import MicroLoss, StepConfig, TrainStep, set_lr
 
 log = logging.getLogger(__name__)
+
+
+def _read_tensors(f: Path, where) -> dict[str, torch.Tensor]:
+    """A safetensors file of a live checkpoint; a damaged one is a one-line UserError."""
+    try:
+        return load_safetensors(f)
+    except Exception as e:  # any parse failure of a damaged file
+        msg = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+        raise UserError(f"corrupted live checkpoint {where}: cannot read {f.name} ({msg})") from None
+
 
 LIVE_FORMAT = "bytelm-live/1"
 LIVE_STATE = "live_state.json"
@@ -240,18 +252,21 @@ class LiveLearner:
                 raise UserError(f"corrupted live checkpoint {where}: {OPTIMIZER} "
                                 f"({type(e).__name__})") from None
             # the learning rate and decay of this invocation win over the saved ones
+            set_lr(self.optimizer, self.cfg.lr)
             for g in self.optimizer.param_groups:
-                g["lr"] = self.cfg.lr
                 if g["weight_decay"]:
                     g["weight_decay"] = self.cfg.weight_decay
         else:
             log.warning("live: optimizer %s in the checkpoint, %s now: starting it fresh",
                         saved_opt, self.cfg.optimizer)
         if self.replay is not None and (ckpt / REPLAY).is_file() and live.get("replay"):
-            self.replay.load(live["replay"], load_file(str(ckpt / REPLAY)), where)
+            self.replay.load(live["replay"], _read_tensors(ckpt / REPLAY, where), where)
             self.replay_credit = float(live.get("replay_credit", 0.0))
         if (ckpt / RNG).is_file():
-            torch.set_rng_state(load_file(str(ckpt / RNG))["cpu"])
+            rng = _read_tensors(ckpt / RNG, where)
+            if "cpu" not in rng:
+                raise UserError(f"corrupted live checkpoint {where}: {RNG} has no 'cpu' state")
+            torch.set_rng_state(rng["cpu"])
 
     def prefill_replay(self, data, n: int | None = None) -> int:
         """Seeds the replay reservoir with random chunks of ``data`` (a prepared corpus dir:
@@ -418,20 +433,11 @@ class LiveLearner:
             self.optimizer.zero_grad(set_to_none=True)
             log.warning("live: non-finite loss at chunk %d; update skipped", self.step)
             return per[:len(batch)], 1
-        loss.backward()
-        params = [p for p in self.model.parameters() if p.grad is not None]
-        gnorm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip or float("inf"))
-        lrs = [g["lr"] for g in self.optimizer.param_groups]
-        for g in self.optimizer.param_groups:
-            g["lr"] = g["lr"] * mean_w
+        step = TrainStep(self.model, self.optimizer, StepConfig(grad_clip=cfg.grad_clip))
         try:
-            self.optimizer.step()
-        finally:
-            for g, lr in zip(self.optimizer.param_groups, lrs):
-                g["lr"] = lr
-        self.optimizer.zero_grad(set_to_none=True)
-        if hasattr(self.optimizer, "observe"):
-            self.optimizer.observe(loss=loss.detach(), grad_norm=gnorm)
+            step(cfg.lr * mean_w, lambda _: MicroLoss(loss=loss))  # the aux loss is in ``loss``
+        finally:  # the optimizer's LR at rest is the configured one (checkpoints, resume)
+            set_lr(self.optimizer, cfg.lr)
         return per[:len(batch)], 0
 
     # --- reporting and checkpoints ------------------------------------------------------------

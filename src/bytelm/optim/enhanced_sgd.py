@@ -42,6 +42,8 @@ from typing import Any, Iterable
 
 import torch
 
+from bytelm.optim.feedback import FeedbackOptimizer
+
 log = logging.getLogger(__name__)
 
 LR_FACTORS = (0.5, 0.8, 1.0, 1.25, 2.0)
@@ -397,7 +399,7 @@ def _to_host(t: torch.Tensor) -> list:
     return t.cpu().tolist()
 
 
-class EnhancedSGD(torch.optim.Optimizer):
+class EnhancedSGD(torch.optim.Optimizer, FeedbackOptimizer):
     """SGD with heavy-ball momentum and decoupled weight decay, LR and momentum steered by an
     optional QController (see the module docstring for the design and the schedule contract).
 

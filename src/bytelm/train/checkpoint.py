@@ -20,12 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from bytelm.errors import UserError
 # the low-level I/O lives in bytelm.io; re-exported here for existing callers
 from bytelm.io import (CONFIG, HF_PREFIX, WEIGHTS, atomic_write_bytes,  # noqa: F401
-                       atomic_write_dir, model_state_dict, read_weights, save_model, unwrap,
+                       atomic_write_dir, load_safetensors, model_state_dict, read_weights,
+                       save_model, unwrap,
                        write_model_files)
 from bytelm.locks import swap_lock
 
@@ -180,12 +181,15 @@ def load_training(path) -> tuple[dict, dict, dict[str, torch.Tensor], dict[str, 
         for name in (TRAINER_STATE, OPTIMIZER, RNG):
             if not (ckpt / name).is_file():
                 raise UserError(f"{ckpt} is not a training checkpoint ({name} is missing)")
-        try:
-            state = json.loads((ckpt / TRAINER_STATE).read_text())
-            optim = torch.load(ckpt / OPTIMIZER, map_location="cpu", weights_only=True)
-            rng = load_file(str(ckpt / RNG))
-        except Exception as e:  # any parse failure of a damaged file is the same user-facing error
-            raise UserError(f"corrupted training checkpoint {ckpt}: {type(e).__name__}") from None
+        def read(name, parse):
+            try:
+                return parse(ckpt / name)
+            except Exception as e:  # any parse failure of a damaged file is a one-line error
+                msg = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+                raise UserError(f"corrupted training checkpoint {ckpt}: cannot read {name} ({msg})") from None
+        state = read(TRAINER_STATE, lambda f: json.loads(f.read_text()))
+        optim = read(OPTIMIZER, lambda f: torch.load(f, map_location="cpu", weights_only=True))
+        rng = read(RNG, load_safetensors)
         weights = read_weights(ckpt)
     check_trainer_state(state, ckpt)
     return state, optim, rng, weights

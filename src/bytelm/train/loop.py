@@ -1,10 +1,12 @@
 """The training loop: data -> step -> log -> eval -> checkpoint.
 
+``Trainer.__init__`` builds the run state (run dir checks, data, model + optimizer + the shared
+optimizer step of ``bytelm.train.step``, outputs); ``Trainer.run`` is the loop over it.
+
 Everything needed to continue a run is checkpointed (weights, optimizer, step, sampler position,
 RNG, best metric), so ``--resume`` reproduces the loss sequence of an uninterrupted run exactly
 (on CPU; bit-exact on GPU only where kernels are deterministic).
 """
-import contextlib
 import dataclasses
 import json
 import logging
@@ -19,7 +21,7 @@ from bytelm.config import RunConfig, dump_json, run_config_from_dict
 from bytelm.errors import UserError
 from bytelm.nn.loss import byte_cross_entropy
 from bytelm.optim import build_optimizer
-from bytelm.precision import autocast_ctx
+from bytelm.optim.feedback import drain_decisions, log_fields
 from bytelm.registry import create_model
 from bytelm.train import checkpoint as ckpt_io
 from bytelm.train import distributed as D
@@ -28,6 +30,7 @@ from bytelm.locks import RunLock
 from bytelm.train.metrics import MetricsLogger, check_backends
 from bytelm.train.perf import mfu, peak_memory_gib, peak_tflops
 from bytelm.train.schedule import effective_warmup, lr_factor
+from bytelm.train.step import MicroLoss, StepConfig, TrainStep
 
 log = logging.getLogger(__name__)
 
@@ -82,12 +85,22 @@ class Trainer:
         if info.is_main:
             self.lock.acquire()
         try:
-            self._setup(cfg, info, resume)
+            self._setup(resume)
         except BaseException:
             self.lock.release()
             raise
 
-    def _setup(self, cfg: RunConfig, info: D.DistInfo, resume: bool) -> None:
+    # --- building the run state (in this order: the RNG and resume depend on it) ----------------
+    def _setup(self, resume: bool) -> None:
+        """Run directory checks -> data -> model, optimizer and step -> outputs."""
+        self._check_run_dir(resume)
+        self._open_data()
+        self._build_model(resume)
+        self._open_outputs(resume)
+
+    def _check_run_dir(self, resume: bool) -> None:
+        """Logging backends importable; a fresh run needs an empty run dir, a resume ckpt/last."""
+        cfg, info = self.cfg, self.info
         check_backends(cfg.train.tensorboard, cfg.train.wandb)
         if info.is_main:
             ckpt_io.remove_stale_temps(self.run_dir)
@@ -99,7 +112,11 @@ class Trainer:
         if resume and not has_ckpt:
             raise UserError(f"nothing to resume in {self.run_dir} (no ckpt/last)")
 
+    def _open_data(self) -> None:
+        """sampler (batches of (batch_size, seq_len + 1) bytes), train/val splits, data_dir and
+        the curriculum (None without one; it replaces data.path in cfg by its final corpus)."""
         from bytelm.data import RandomWindowSampler, open_split
+        cfg, info = self.cfg, self.info
         seq = cfg.seq_len
         if seq > cfg.model.context:
             raise UserError(f"data.seq_len={seq} exceeds the model context {cfg.model.context}")
@@ -113,7 +130,7 @@ class Trainer:
             self.data_dir = self.curriculum.final_dir
             self.train_split, self.val_split = self.sampler.data[-1], self.curriculum.val[-1]
             if self.data_dir is not None:  # recorded so `bytelm eval RUN` scores the final corpus
-                self.cfg = cfg = dataclasses.replace(
+                self.cfg = dataclasses.replace(
                     cfg, data=dataclasses.replace(cfg.data, path=str(self.data_dir)))
         else:
             self.data_dir = resolve_data_dir(cfg, info)
@@ -124,6 +141,10 @@ class Trainer:
                                                world_size=info.world_size,
                                                pin_memory=self.device.type == "cuda")
 
+    def _build_model(self, resume: bool) -> None:
+        """model (seeded init, or the checkpoint's weights), its DDP/FSDP wrapper, the optimizer,
+        the counters (restored on resume), the compiled forward and the shared step."""
+        cfg, info = self.cfg, self.info
         torch.manual_seed(cfg.train.seed)
         self.model = create_model(cfg.model).to(self.device)
         self.step = 0
@@ -152,6 +173,16 @@ class Trainer:
                             "process; use the default mode with torchrun")
         self.fwd = (torch.compile(self.wrapped, mode=cfg.train.compile_mode) if cfg.train.compile
                     else self.wrapped)
+        self.stepper = TrainStep(
+            self.model, self.optimizer,
+            StepConfig(precision=cfg.train.precision, grad_clip=cfg.optim.grad_clip,
+                       grad_accum=cfg.train.grad_accum, cuda_graphs=self.graphs),
+            forward=self.fwd, no_sync=getattr(self.wrapped, "no_sync", None),  # DDP only
+            reduce=lambda t: D.all_reduce_mean(t, info))
+
+    def _open_outputs(self, resume: bool) -> None:
+        """run_config.json and the metrics logger (main process), the throughput constants."""
+        cfg, info = self.cfg, self.info
         self.metrics = None
         if info.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -162,8 +193,9 @@ class Trainer:
                                          # before its first checkpoint leaves one behind)
                                          truncate_after_step=self.step if resume else -1)
         self.peak = peak_tflops(self.device, cfg.train.peak_tflops)
-        self.flops_per_byte = self.model.flops_per_byte(seq)
-        self.bytes_per_step = seq * cfg.train.batch_size * cfg.train.grad_accum * info.world_size
+        self.flops_per_byte = self.model.flops_per_byte(cfg.seq_len)
+        self.bytes_per_step = (cfg.seq_len * cfg.train.batch_size * cfg.train.grad_accum
+                               * info.world_size)
         # (bytes, seconds) of each log interval, for the steady-state rate (compile excluded)
         self.intervals: list[tuple[int, float]] = []
         self.last_stats: dict = {}
@@ -224,52 +256,27 @@ class Trainer:
 
     # --- one optimizer step -------------------------------------------------------------------
     def train_step(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Forward/backward over grad_accum micro-batches, clip, update. Returns (loss, grad norm)
-        as device tensors (no host sync)."""
+        """One update (``bytelm.train.step``) at the scheduled LR over grad_accum micro-batches
+        of the sampler. Returns (loss, pre-clip grad norm) as () device tensors (no host sync)."""
         cfg = self.cfg
         lr = cfg.optim.lr * lr_factor(self.step, self.total_steps, self.warmup_steps(),
                                       cfg.optim.schedule, cfg.optim.min_lr_ratio,
                                       cfg.optim.wsd_decay_frac)
-        for g in self.optimizer.param_groups:
-            g["lr"] = lr * g.get("lr_mult", 1.0)  # per-stage multipliers (model.param_groups)
         if self.curriculum is not None:
             self.curriculum.before_step(self.model, self.step)
-        accum = cfg.train.grad_accum
-        loss_sum = torch.zeros((), device=self.device)
-        for micro in range(accum):
-            batch = self.sampler.next_batch().to(self.device, non_blocking=True)
-            x, y = batch[:, :-1], batch[:, 1:]
-            # gradients are all-reduced only on the last micro-batch
-            sync = (self.wrapped.no_sync() if micro < accum - 1 and hasattr(self.wrapped, "no_sync")
-                    else contextlib.nullcontext())
-            if self.graphs:  # a new iteration: earlier replays' outputs may be overwritten
-                torch.compiler.cudagraph_mark_step_begin()
-            with sync:
-                with autocast_ctx(self.device, cfg.train.precision):
-                    out = self.fwd(x)
-                loss = byte_cross_entropy(out.logits, y)
-                ((loss + out.aux_loss) / accum).backward()
-            loss_sum += loss.detach()
+        res = self.stepper(lr, self._micro_batch)
         # model diagnostics (ACT steps, gate and decay means...) of the last micro-batch
-        # (copied: a CUDA-graph replay owns its outputs only until the next one)
-        self.last_stats = {k: v.detach().clone() if torch.is_tensor(v) else v
-                           for k, v in out.stats.items()
-                           if torch.is_tensor(v) or isinstance(v, (int, float))}
-        params = [p for p in self.model.parameters() if p.grad is not None]
-        clip = cfg.optim.grad_clip if cfg.optim.grad_clip > 0 else float("inf")
-        gnorm = torch.nn.utils.clip_grad_norm_(params, clip)
-        if hasattr(gnorm, "full_tensor"):  # FSDP2: a DTensor; a plain tensor for logging
-            gnorm = gnorm.full_tensor()
-        self.optimizer.step()
-        if hasattr(self.optimizer, "observe"):
-            # EnhancedSGD: queued on the device, read once per window; the all-reduced loss keeps
-            # every rank's controller identical (gnorm is already global)
-            self.optimizer.observe(loss=D.all_reduce_mean(loss_sum.detach() / accum, self.info),
-                                   grad_norm=gnorm)
-        self.optimizer.zero_grad(set_to_none=True)
+        self.last_stats = res.stats
         self.step += 1
         self.bytes_seen += self.bytes_per_step
-        return loss_sum / accum, gnorm
+        return res.loss, res.grad_norm
+
+    def _micro_batch(self, micro: int) -> MicroLoss:
+        """The step's ``MicroFn``: next-byte loss of the sampler's next (B, seq_len + 1) batch."""
+        batch = self.sampler.next_batch().to(self.device, non_blocking=True)
+        out = self.stepper.forward(batch[:, :-1])
+        return MicroLoss(loss=byte_cross_entropy(out.logits, batch[:, 1:]), aux=out.aux_loss,
+                         stats=out.stats)
 
     # --- evaluation and checkpoints -----------------------------------------------------------
     def validate(self) -> dict:
@@ -395,13 +402,7 @@ class Trainer:
                 t_mark = time.perf_counter()
             if do_eval:
                 t_eval = time.perf_counter()
-                last_val = self.validate()
-                self._check_collapse(last_val["bpb"])
-                improved = last_val["bpb"] < self.best_val
-                self.best_val = min(self.best_val, last_val["bpb"])
-                self._log({"kind": "val", "step": self.step, "bytes_seen": self.bytes_seen,
-                           **{k: v for k, v in last_val.items() if isinstance(v, (int, float))}})
-                self.save([self.last_dir] + ([self.best_dir] if improved else []))
+                last_val = self._validate_and_save()
                 t_mark = time.perf_counter()
                 if budget is not None:
                     budget.paused(t_mark - t_eval)
@@ -416,6 +417,18 @@ class Trainer:
             self.metrics.close()
         self.lock.release()
         return summary
+
+    def _validate_and_save(self) -> dict:
+        """Validation (stops on collapse), its metrics record, then ckpt/last and, when the
+        validation improved, ckpt/best. Returns the validation result."""
+        res = self.validate()
+        self._check_collapse(res["bpb"])
+        improved = res["bpb"] < self.best_val
+        self.best_val = min(self.best_val, res["bpb"])
+        self._log({"kind": "val", "step": self.step, "bytes_seen": self.bytes_seen,
+                   **{k: v for k, v in res.items() if isinstance(v, (int, float))}})
+        self.save([self.last_dir] + ([self.best_dir] if improved else []))
+        return res
 
     def _sync(self) -> None:
         if self.device.type == "cuda":
@@ -489,10 +502,9 @@ class Trainer:
                "grad_norm_max": max(v[1] for v in rows),
                **{k: float(v) for k, v in self.last_stats.items()},
                **(self.curriculum.train_fields(step) if self.curriculum is not None else {})}
-        if hasattr(self.optimizer, "log_fields"):
-            rec.update(self.optimizer.log_fields())
+        rec.update(log_fields(self.optimizer))
         self._log(rec)
-        for d in getattr(self.optimizer, "drain_decisions", lambda: [])():
+        for d in drain_decisions(self.optimizer):
             bins = d.pop("state_bins")
             self._log({"kind": "controller", **d, **{f"state_{k}": v for k, v in bins.items()}})
         pbar.set_postfix(bpb=f"{loss / math.log(2):.3f}", lr=f"{lr:.2e}")

@@ -15,6 +15,34 @@ from bytelm.ops.hebbian import hebbian, hebbian_step
 from bytelm.ops.swa import sliding_window_attention
 
 
+CHUNK = 64
+"""chunk length of the chunked Hebbian / delta forms as these mixers call them (the ops'
+default)."""
+
+
+def chunk_flops(n: int, heads: int, k: int, v: int, rule: str = "hebbian",
+                chunk: int = CHUNK) -> float:
+    """Forward matrix-multiply FLOPs of ``bytelm.ops.hebbian`` / ``bytelm.ops.delta`` in their
+    chunked form over n steps of one row (steps padded to a multiple of the chunk C, as they
+    are run). Per step and head: hebbian 2C(K + V) (intra-chunk scores and their weighted sum)
+    + 4KV (the chunk's state write, the read of the state before it); delta 4CK + 2CV + 6KV
+    (its triangular solve is not a matrix multiply and is not counted). 0 for n = 0."""
+    if n <= 0:
+        return 0.0
+    steps = -(-n // chunk) * chunk
+    per = (2 * chunk * (k + v) + 4 * k * v if rule == "hebbian"
+           else 4 * chunk * k + 2 * chunk * v + 6 * k * v)
+    return float(steps * heads * per)
+
+
+def window_keys(window: int, n: int) -> float:
+    """Mean keys a query of causal attention over the last ``window`` of n positions sees:
+    w - w^2 / 2n with w = min(window, n) (the window, less its ramp at the start; n / 2, the
+    causal half, when the window covers the row). 0 for n = 0."""
+    w = min(window, n)
+    return w - w * w / (2.0 * n) if n > 0 else 0.0
+
+
 def positive_features(x: torch.Tensor) -> torch.Tensor:
     """elu(x) + 1 > 0: the feature map of linear attention and of the Hebbian memory."""
     return F.elu(x) + 1.0
@@ -132,6 +160,10 @@ class LinearAttention(nn.Module):
         o = _normalise(o.float()).to(x.dtype)
         return (o, state) if return_state else o
 
+    def flops(self, n: int) -> float:
+        """Forward FLOPs of the recurrence over n positions of one row (not the projections)."""
+        return chunk_flops(n, self.H, self.Dh, self.Dh + 1)
+
     def step(self, x: torch.Tensor, state):
         q, k, v = self._qkv(x)
         g = torch.zeros(q.shape[0], self.H, device=x.device, dtype=torch.float32)
@@ -187,6 +219,11 @@ class HebbianMemory(nn.Module):
             return F.normalize(q.float(), dim=-1), F.normalize(k.float(), dim=-1), v
         q, k = positive_features(q), positive_features(k)
         return q, k, (_with_ones(v) if self.normalize else v)
+
+    def flops(self, n: int) -> float:
+        """Forward FLOPs of the memory's recurrence over n positions of one row (not the
+        projections)."""
+        return chunk_flops(n, self.H, self.Dh, self.Dh + int(self.normalize), self.rule)
 
     def _out(self, o: torch.Tensor, dtype) -> torch.Tensor:
         o = _normalise(o.float()) if self.normalize else o.float()

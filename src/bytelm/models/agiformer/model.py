@@ -16,7 +16,7 @@ from bytelm.models.agiformer.act import RecurrentReasoningBlock
 from bytelm.models.agiformer.decoder import LocalAutoregressiveHead, LocalByteDecoder
 from bytelm.models.agiformer.encoder import ByteLatentEncoder
 from bytelm.models.agiformer.mixers import (HebbianMemory, LinearAttention, SlidingWindowAttention,
-                                            WindowCache)
+                                            WindowCache, window_keys)
 from bytelm.models.base import ByteLM, ModelConfig, ModelOutput
 from bytelm.nn import RMSNorm, Rotary, SwiGLU
 from bytelm.nn.mlp import swiglu_hidden
@@ -343,10 +343,23 @@ class AgiformerLM(ByteLM):
         return StaticDecoder(self, batch_size, dtype=dtype, compile=compile)
 
     def flops_per_byte(self, seq_len: int | None = None) -> float:
-        """6 * params used per byte (patch-level ones / P, ACT MLP x think_steps, decoder per byte)
-        + attention over the window: 12 * min(W, N) * d per patch per layer, fwd + bwd."""
+        """Training FLOPs per byte (forward + backward = 3 x forward) of the matrix multiplies
+        at sequence length T (default: context), N = T // P patches:
+        - 6 x the parameters each patch latent passes through (encoder conv and projection,
+          blocks, memory, norms, and the ACT block think_steps times: training runs every
+          step), N per T bytes;
+        - the byte decoder: 6 x its parameters per position it decodes, (N + 1) x P positions
+          for the patch heads (the last patch partly past the row), whose context projection
+          runs once per patch; T for decoder='local' (every matrix at every byte);
+        - sliding-window attention: 12 d per key (fwd + bwd) per patch and layer, over the
+          mean keys a query sees (``mixers.window_keys``: the window less its ramp at the
+          start, the causal half when it covers the row); likewise the local decoder's;
+        - linear attention and the memory: their chunked recurrence (``mixers.chunk_flops``),
+          x 3. Embedding lookups, norms' and gates' elementwise work are not counted.
+        Measured against FlopCounterMode in tests/models/test_flops.py."""
         c = self.config
-        n_patch = (seq_len or c.context) // c.patch_size
+        T = seq_len or c.context
+        P, N = c.patch_size, T // c.patch_size
         count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
         patch = (count(self.encoder) - self.encoder.embed.weight.numel() + count(self.blocks)
                  + count(self.memory) + count(self.mem_norm) + count(self.norm))
@@ -354,8 +367,14 @@ class AgiformerLM(ByteLM):
             patch += count(self.reason) * c.think_steps
         head = count(self.head) - sum(m.weight.numel() for m in self.head.modules()
                                       if isinstance(m, nn.Embedding))
-        attn = 12.0 * min(c.window, max(n_patch, 1)) * c.d_model * c.n_layers
-        if c.decoder == "local":  # the byte decoder's own window attention, per byte
-            head += 2.0 * min(c.decoder_window, n_patch * c.patch_size) * c.d_decoder \
+        if c.decoder == "local":
+            head_total = head * T
+            attn_bytes = 12.0 * c.d_decoder * window_keys(c.decoder_window, T) * T \
                 * len(self.head.attns)
-        return 6.0 * (patch / c.patch_size + head) + attn / c.patch_size
+        else:
+            ctx = count(self.head.ctx)
+            head_total = ctx * (N + 1) + (head - ctx) * (N + 1) * P
+            attn_bytes = 0.0
+        attn = 12.0 * c.d_model * window_keys(c.window, N) * N * c.n_layers
+        mixers = 3.0 * (sum(b.lin.flops(N) for b in self.blocks) + self.memory.flops(N))
+        return (6.0 * (patch * N + head_total) + attn + attn_bytes + mixers) / T

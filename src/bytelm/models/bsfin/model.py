@@ -241,8 +241,7 @@ class BsfinLM(ByteLM):
         if T > c.context:
             raise ValueError(f"sequence of {T} bytes exceeds the context {c.context}")
         ends = self.boundaries(x)
-        shortest = c.patch_stride if c.patcher == "fixed" else c.min_patch
-        n_slots = max(1, math.ceil(T / shortest))
+        n_slots = self.n_slots(T)
         e = self.embed(x)
         mem, end_pos = self.patch_memories(e, ends, n_slots)
         logits = self._decode(e, mem, end_pos)
@@ -328,14 +327,54 @@ class BsfinLM(ByteLM):
         cap = min(capacity or self.config.context, self.config.context)
         return BsfinStaticDecoder(self, batch_size, cap, dtype=dtype, compile=compile)
 
+    def n_slots(self, seq_len: int) -> int:
+        """Patch slots of a row of seq_len bytes: ceil(T / shortest patch), fixed by T so that
+        the shapes never depend on where patches end (see the module docstring)."""
+        c = self.config
+        shortest = c.patch_stride if c.patcher == "fixed" else c.min_patch
+        return max(1, math.ceil(seq_len / shortest))
+
     def flops_per_byte(self, seq_len: int | None = None) -> float:
-        """6 * (byte-level params + patch-level params / mean patch length of ~4.5 bytes), plus
-        decoder self-attention over the context; an estimate, since patch lengths vary."""
+        """Training FLOPs per byte (forward + backward = 3 x forward) of the matrix multiplies
+        the forward runs at sequence length T (default: context). Its shapes depend on T only,
+        never on where patches end, so this is exact up to norms and biases (counted as
+        parameters) and the head mixing (not counted, < 0.5%); embedding lookups are free.
+        With S = ``n_slots(T)`` (T / min_patch) slots of max_patch bytes each:
+        - the patch encoder runs on the whole S x max_patch grid, padding included (8 grid
+          positions per byte at min_patch 2, max_patch 16): 6 x its parameters per grid
+          position (its output projection per slot), attention over the max_patch positions
+          of a slot and the pooling query over them, dense (the padding mask is the data's);
+        - the complex stack runs on all S slots (not only the ~T / 4.5 real patches). A
+          complex linear map (A + iB) is four real products: 12 x its 2nm parameters fwd +
+          bwd (to_complex too, whose zero imaginary input is multiplied all the same).
+          Causal attention over the slots, half the square as for the Transformer (the whole
+          square for scores other than 'quantum', computed by explicit matmuls);
+        - to_real, mem_proj and the decoder's memory keys/values per slot (S + 1 with the null
+          memory); the rest of the decoder and the head per byte; the decoder's causal
+          self-attention at half the square, its cross-attention to all S + 1 memories dense
+          (which patches a byte may read depends on the data).
+        Measured against FlopCounterMode in tests/models/test_flops.py. The padded grid is
+        most of the encoder's cost: an encoder over the T real bytes would need 1/8 of it."""
         c = self.config
         T = seq_len or c.context
+        S, Lp, d, D = self.n_slots(T), c.max_patch, c.d_local, c.d_model
         count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
-        byte_level = count(self.decoder) + count(self.head) + count(self.encoder)
-        patch_level = (count(self.to_complex) + count(self.layers) + count(self.to_real)
-                       + count(self.mem_proj))
-        attn = 6.0 * c.decoder_layers * c.d_local * T
-        return 6.0 * (byte_level + patch_level / 4.5) + attn
+        enc = self.encoder
+        grid = count(enc) - count(enc.out) - enc.query.numel()  # at each grid position
+        kv = sum(count(layer.kv) for layer in self.decoder)  # at each memory
+        slot = (count(enc.out) + 2 * count(self.to_complex) + 2 * count(self.layers)
+                + count(self.to_real) + count(self.mem_proj)
+                + (count(self.mem_norm) if self.mem_norm is not None else 0))
+        byte = count(self.decoder) - kv + count(self.norm) + count(self.head)
+        params = grid * S * Lp + slot * S + kv * (S + 1) + byte * T
+        # forward FLOPs of attention over a row: 2 x queries x keys x (q.k width + v width)
+        width = {"quantum": 4 * D, "magnitude": 6 * D, "classical": 3 * D}[c.scores]
+        # the complex stack: causal half through SDPA ('quantum'); the other scores are
+        # explicit matmuls over the whole square, masked afterwards
+        keys = S / 2 if c.scores == "quantum" else S
+        attn = (c.encoder_layers * 2 * S * Lp * Lp * 2 * d  # inside each slot, dense
+                + 2 * S * Lp * 2 * d  # pooling query
+                + c.n_layers * 2 * S * keys * width  # complex stack
+                + c.decoder_layers * (2 * T * (T / 2) * 2 * d  # self-attention, causal half
+                                      + 2 * T * (S + 1) * 2 * d))  # cross-attention, dense
+        return (6.0 * params + 3.0 * attn) / T

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from bytelm.models.agiformer.mixers import HebbianMemory, SlidingWindowAttention, WindowCache
+from bytelm.models.agiformer.mixers import (HebbianMemory, SlidingWindowAttention, WindowCache,
+                                            window_keys)
 from bytelm.models.gpt.model import Block as TransformerBlock
 from bytelm.nn import CausalSelfAttention, KVCache, RMSNorm, Rotary, SwiGLU, apply_rotary, sdpa
 
@@ -81,9 +82,9 @@ class ByteBlock(nn.Module):
         d = self.norm1.weight.shape[0]
         if self.mixer == "attn":
             return 6.0 * d * seq_len  # causal: half of 4 T d, x3 for fwd + bwd
-        if self.mixer == "swa":
-            return 12.0 * d * min(self.window, seq_len)
-        return 12.0 * d * (d // self.mem.H)  # state update + read per head, x3
+        if self.mixer == "swa":  # 4 d per key forward, over the mean keys a query sees
+            return 12.0 * d * window_keys(self.window, seq_len)
+        return 3.0 * self.mem.flops(seq_len) / seq_len  # the chunked recurrence, x3
 
 
 @dataclass
