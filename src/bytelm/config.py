@@ -132,6 +132,10 @@ class TrainConfig:
     """auto: bf16 autocast on CUDA, fp32 on CPU."""
     compile: bool = False
     """wrap the model in torch.compile."""
+    compile_scope: Literal["model", "blocks"] = "model"
+    """with train.compile: "model" compiles the whole forward as one graph; "blocks" compiles each
+    repeated block in place (regional compilation: blocks of one kind share a graph, so compile
+    time is that of about one block; see bytelm.train.compiling)."""
     compile_mode: Literal["default", "reduce-overhead", "max-autotune",
                           "max-autotune-no-cudagraphs"] = "default"
     """torch.compile mode with train.compile; reduce-overhead replays forward and backward as

@@ -16,6 +16,7 @@ from bytelm.bench.timing import time_fn
 from bytelm.errors import UserError
 from bytelm.nn.loss import byte_cross_entropy
 from bytelm.registry import create_model, preset_config
+from bytelm.train.compiling import compiled_forward
 from bytelm.train.perf import mfu, peak_tflops
 from bytelm.train import step as shared
 
@@ -49,13 +50,14 @@ class TrainStep:
     aux_loss -> backward -> clip to norm 1 -> AdamW (``bytelm.optim.build_optimizer``'s groups,
     fused on CUDA) at a constant LR -> zero_grad.
     ``compile_`` wraps the model in torch.compile (``compile_mode``: its mode; "reduce-overhead"
-    replays the compiled forward and backward as CUDA graphs); ``close()`` drops the compiled function and
+    replays the compiled forward and backward as CUDA graphs; ``compile_scope``: the whole model
+    or each block, ``bytelm.train.compiling``); ``close()`` drops the compiled function and
     the optimizer (and resets dynamo when compiled). ``loss`` is the last step's loss (detached).
     """
 
     def __init__(self, preset: str, batch: int, seq_len: int, compile_: bool,
                  dtype: torch.dtype, device: torch.device, context: int | None = None,
-                 compile_mode: str = "default"):
+                 compile_mode: str = "default", compile_scope: str = "model"):
         torch.manual_seed(0)
         self.model = create_model(preset, **({"context": context} if context else {}))
         self.model = self.model.to(device).train()
@@ -63,7 +65,7 @@ class TrainStep:
         # the AdamW of bytelm.optim.build_optimizer (decay on matrices only, fused on CUDA)
         self.opt = torch.optim.AdamW(self.model.param_groups(0.1), lr=3e-4,
                                      fused=True if device.type == "cuda" else None)
-        fwd = torch.compile(self.model, mode=compile_mode) if compile_ else self.model
+        fwd = compiled_forward(self.model, compile_scope, compile_mode) if compile_ else self.model
         # a CUDA-graph replay (reduce-overhead) starts a new iteration at every step
         self.step = shared.TrainStep(self.model, self.opt, shared.StepConfig(
             precision="bf16" if dtype == torch.bfloat16 else "fp32", grad_clip=1.0,
@@ -87,16 +89,19 @@ class TrainStep:
 
 def train_row(preset: str, batch: int, seq_len: int, compile_: bool, steps: int, warmup: int,
               dtype: torch.dtype, device: torch.device, matmul_tflops: float | None,
-              context: int | None = None, compile_mode: str = "default") -> dict:
+              context: int | None = None, compile_mode: str = "default",
+              compile_scope: str = "model") -> dict:
     """Times ``steps`` optimizer steps of ``preset`` at (batch, seq_len); one result row.
 
     ``context`` (optional) builds the preset with that context instead of its own.
     """
     row = {"preset": preset, "batch": batch, "seq_len": seq_len, "compile": compile_,
            "compile_mode": compile_mode if compile_ else None,
+           "compile_scope": compile_scope if compile_ else None,
            "precision": str(dtype).removeprefix("torch."), "status": "ok"}
     reset_peak(device)
-    step = TrainStep(preset, batch, seq_len, compile_, dtype, device, context, compile_mode)
+    step = TrainStep(preset, batch, seq_len, compile_, dtype, device, context, compile_mode,
+                     compile_scope)
     model = step.model
     row["context"] = model.config.context
     row.update(family=model.config.family, n_params=model.n_params())
@@ -131,7 +136,7 @@ def bench_train(presets: list[str], batch: int, seq_lens: list[int] | None = Non
                 ceilings: dict | None = None,
                 on_row: Callable[[dict], None] | None = None,
                 bytes_per_step: int | None = None, context: int | None = None,
-                compile_mode: str = "default") -> list[dict]:
+                compile_mode: str = "default", compile_scope: str = "model") -> list[dict]:
     """One row per (compile mode, preset, seq_len); see ``train_row``.
 
     Args:
@@ -148,6 +153,7 @@ def bench_train(presets: list[str], batch: int, seq_lens: list[int] | None = Non
             (equal work per step at every length), and ``batch`` is ignored.
         context: build every preset with this context (lengths beyond the presets' own).
         compile_mode: torch.compile's mode for the compiled rows.
+        compile_scope: "model" (one graph) or "blocks" (each repeated block, in place).
     Returns:
         rows (dicts, JSON-serialisable).
     """
@@ -160,7 +166,7 @@ def bench_train(presets: list[str], batch: int, seq_lens: list[int] | None = Non
                 b = max(1, bytes_per_step // T) if bytes_per_step else batch
                 log.info("train %s batch %d seq %d compile %s", name, b, T, compile_)
                 rows.append(train_row(name, b, T, compile_, steps, warmup, dtype, device,
-                                      matmul, context, compile_mode))
+                                      matmul, context, compile_mode, compile_scope))
                 if on_row:
                     on_row(rows[-1])
     return rows

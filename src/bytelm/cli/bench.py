@@ -55,6 +55,9 @@ def add_parser(sub) -> None:
                    choices=["default", "reduce-overhead", "max-autotune",
                             "max-autotune-no-cudagraphs"],
                    help="torch.compile mode of the compiled rows (reduce-overhead: CUDA graphs)")
+    t.add_argument("--compile-scope", default="model", choices=["model", "blocks"],
+                   help="compile the whole model as one graph, or each repeated block in place "
+                        "(regional compilation: much shorter compile)")
     t.add_argument("--steps", type=int, default=None, help="timed steps (GPU 20, CPU 3)")
     t.add_argument("--warmup", type=int, default=None,
                    help="untimed steps after the first (GPU 5, CPU 1)")
@@ -215,7 +218,7 @@ def run(args) -> int:
         modes = {"off": (False,), "on": (True,), "both": (False, True)}[args.compile]
         bench_train(args.preset, args.batch, args.seq_len, modes, args.steps, args.warmup, dtype,
                     device, ceilings, on_row, args.bytes_per_step, args.context,
-                    args.compile_mode)
+                    args.compile_mode, args.compile_scope)
         cols = _TRAIN_COLS
     elif mode == "generate":
         from bytelm.bench.generate import bench_generate

@@ -26,6 +26,7 @@ from bytelm.registry import create_model
 from bytelm.train import checkpoint as ckpt_io
 from bytelm.train import distributed as D
 from bytelm.train.budget import WallClockBudget
+from bytelm.train.compiling import compiled_forward
 from bytelm.locks import RunLock
 from bytelm.train.metrics import MetricsLogger, check_backends
 from bytelm.train.perf import mfu, peak_memory_gib, peak_tflops
@@ -171,8 +172,8 @@ class Trainer:
         if self.graphs and info.world_size > 1:
             raise UserError("train.compile_mode=reduce-overhead (CUDA graphs) runs in a single "
                             "process; use the default mode with torchrun")
-        self.fwd = (torch.compile(self.wrapped, mode=cfg.train.compile_mode) if cfg.train.compile
-                    else self.wrapped)
+        self.fwd = (compiled_forward(self.wrapped, cfg.train.compile_scope, cfg.train.compile_mode)
+                    if cfg.train.compile else self.wrapped)
         self.stepper = TrainStep(
             self.model, self.optimizer,
             StepConfig(precision=cfg.train.precision, grad_clip=cfg.optim.grad_clip,
