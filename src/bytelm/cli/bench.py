@@ -1,4 +1,5 @@
-"""``bytelm bench {train,generate,mixer}``: throughput, generation speed and mixer cost.
+"""``bytelm bench {train,generate,mixer,speedrun}``: throughput, generation speed, mixer cost,
+and time to a target validation bpb (speedrun, ``bytelm.bench.speedrun``: real training runs).
 
 Each mode prints a table and, with ``--out FILE``, writes JSON: {"mode", "command",
 "settings", "env", "ceilings", "rows", "complete"}; the file is rewritten after every row, so a
@@ -35,8 +36,10 @@ def _gen_presets(on_gpu: bool) -> list[str]:
 
 def add_parser(sub) -> None:
     p = sub.add_parser("bench", help="time training steps, generation, or one sequence mixer",
-                       description="Benchmarks on random bytes; prints a table, --out writes JSON.")
-    modes = p.add_subparsers(dest="bench_mode", required=True, metavar="{train,generate,mixer}")
+                       description="Benchmarks on random bytes (speedrun: on a corpus); prints a "
+                                   "table, --out writes JSON.")
+    modes = p.add_subparsers(dest="bench_mode", required=True,
+                             metavar="{train,generate,mixer,speedrun}")
 
     t = modes.add_parser("train", help="optimizer-step throughput and MFU of presets")
     t.add_argument("--preset", nargs="+", default=None,
@@ -116,7 +119,37 @@ def add_parser(sub) -> None:
     m.add_argument("--max-case-s", type=float, default=None,
                    help="skip a case estimated to take longer, seconds (GPU 120, CPU 10)")
 
-    for sp in (t, g, m):
+    s = modes.add_parser("speedrun", help="train presets until validation bpb reaches targets",
+                         description="Trains every preset x optimizer with `bytelm train`'s "
+                                     "trainer until validation bpb reaches the lowest target or "
+                                     "the time cap; reports seconds (validations excluded), "
+                                     "steps and bytes to each target.")
+    s.add_argument("--data", required=True, help="prepared corpus (bytelm prepare)")
+    s.add_argument("--runs", required=True, metavar="P1,P2",
+                   help="presets, comma-separated (bytelm info lists them), each run with every "
+                        "--optims; PRESET:OPTIM runs that preset with that optimizer only")
+    s.add_argument("--optims", default="adamw", metavar="O1,O2",
+                   help="optimizers (optim.name), comma-separated (default adamw)")
+    s.add_argument("--targets", default="1.60,1.50", metavar="BPB,BPB",
+                   help="validation bits/byte to reach (default 1.60,1.50); a run stops at the "
+                        "lowest")
+    s.add_argument("--cap-min", type=float, default=10.0,
+                   help="time cap per run in minutes, the whole run (= train.time_budget_min: "
+                        "the schedule spans it); default 10")
+    s.add_argument("--eval-every", type=int, default=250, help="steps between validations")
+    s.add_argument("--eval-bytes", type=int, default=1_000_000,
+                   help="validate on the first this many bytes of the val split (every run the "
+                        "same); 0: all of it")
+    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="set_",
+                   help="a dotted config override for every run (--set train.batch_size=64); "
+                        "repeatable")
+    s.add_argument("--work", default=None,
+                   help="folder of the run directories (default runs/speedrun/<date-time>)")
+    s.add_argument("--checkpoints", action="store_true",
+                   help="write ckpt/last and ckpt/best at every validation, as bytelm train does "
+                        "(default: metrics and summary only)")
+
+    for sp in (t, g, m, s):
         sp.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
         sp.add_argument("--out", default=None, help="write the results as JSON to this file")
     p.set_defaults(func=run)
@@ -190,6 +223,8 @@ def run(args) -> int:
     from bytelm.bench.report import environment, format_table, precision_dtype, write_json
     from bytelm.train.distributed import pick_device
     mode = args.bench_mode
+    if mode == "speedrun":
+        return run_speedrun(args)
     device = pick_device(args.device)
     _fill_defaults(args, mode, device.type == "cuda")
     _check(args, mode)
@@ -252,3 +287,105 @@ def _generation_models(args, device):
         resolve_checkpoint(path)
         models.append((str(path), lambda p=path: load_model(p, device=device)))
     return models
+
+
+def _set_overrides(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, eq, val = item.partition("=")
+        if not eq or "." not in key:
+            raise UserError(f"--set {item!r}: expected KEY=VALUE with a dotted key, e.g. "
+                            "train.batch_size=64")
+        out[key.strip()] = val
+    return out
+
+
+def _speedrun_command(args) -> str:
+    """The equivalent command line, every default spelled out."""
+    import shlex
+    parts = ["bytelm", "bench", "speedrun", "--data", args.data, "--runs", args.runs,
+             "--optims", args.optims, "--targets", args.targets, "--cap-min", f"{args.cap_min:g}",
+             "--eval-every", str(args.eval_every), "--eval-bytes", str(args.eval_bytes),
+             "--device", args.device, "--work", args.work]
+    for item in args.set_:
+        parts += ["--set", item]
+    if args.checkpoints:
+        parts.append("--checkpoints")
+    if args.out:
+        parts += ["--out", args.out]
+    return shlex.join(parts)
+
+
+def _git_commit() -> str | None:
+    """$GIT_COMMIT (device scripts set it), else HEAD of the checkout bytelm is imported from."""
+    import os
+    import subprocess
+    from pathlib import Path
+    if os.environ.get("GIT_COMMIT"):
+        return os.environ["GIT_COMMIT"]
+    try:
+        here = Path(__file__).resolve().parent
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
+                             text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=here, capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    return out.stdout.strip() + ("-dirty" if dirty.strip() else "")
+
+
+def run_speedrun(args) -> int:
+    """``bytelm bench speedrun``: every run checked first, then trained one after another; the
+    JSON is rewritten after each, the markdown table printed at the end."""
+    import sys
+    import time
+    from pathlib import Path
+
+    from bytelm.bench import speedrun as sr
+    from bytelm.bench.report import environment, write_json
+    from bytelm.train.distributed import pick_device
+    device = pick_device(args.device)
+    targets = sr.parse_targets(args.targets)
+    presets = sr.split_list(args.runs, "--runs")
+    optims = sr.split_list(args.optims, "--optims")
+    if not (math.isfinite(args.cap_min) and args.cap_min > 0):
+        raise UserError(f"--cap-min must be a positive number of minutes, got {args.cap_min}")
+    if args.eval_every < 1:
+        raise UserError(f"--eval-every must be >= 1, got {args.eval_every}")
+    if args.eval_bytes < 0:
+        raise UserError(f"--eval-bytes must be >= 0, got {args.eval_bytes}")
+    if args.out and Path(args.out).is_dir():
+        raise UserError(f"--out is a folder, expected a file name: {args.out}")
+    if args.work is None:
+        args.work = str(Path("runs") / "speedrun" / time.strftime("%Y%m%d-%H%M%S"))
+    runs = sr.run_configs(presets, optims, args.data, Path(args.work), args.cap_min,
+                          args.eval_every, args.eval_bytes, args.device,
+                          _set_overrides(args.set_))
+    env = environment(device)
+    result = {"mode": "speedrun", "command": _speedrun_command(args), "argv": sys.argv,
+              "git_commit": _git_commit(), "date": env["time_utc"], "device": env["device_name"],
+              "torch": env["torch"], "env": env,
+              "settings": {"presets": presets, "optims": optims, "targets": targets,
+                           "cap_min": args.cap_min, "eval_every": args.eval_every,
+                           "eval_bytes": args.eval_bytes, "set": _set_overrides(args.set_),
+                           "checkpoints": args.checkpoints, "work": args.work},
+              "rows": [], "complete": False}
+    print(f"bench speedrun on {env['device_name']} ({device}): {len(runs)} runs, targets "
+          f"{', '.join(map(sr.target_key, targets))} bpb, cap {args.cap_min:g} min each",
+          flush=True)
+
+    def on_row(row: dict) -> None:
+        result["rows"].append(row)
+        result["table"] = sr.markdown_table(result["rows"], targets)
+        if args.out:
+            write_json(result, args.out)
+
+    sr.speedrun(runs, targets, on_row, keep_checkpoints=args.checkpoints)
+    result["complete"] = True
+    result["table"] = sr.markdown_table(result["rows"], targets)
+    print(result["table"])
+    if args.out:
+        print(f"wrote {write_json(result, args.out)}")
+    return 0

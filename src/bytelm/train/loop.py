@@ -13,6 +13,7 @@ import logging
 import math
 import time
 from pathlib import Path
+from typing import Callable
 
 import torch
 from tqdm import tqdm
@@ -70,10 +71,17 @@ def _load_optimizer(model, optimizer, osd) -> None:
 
 
 class Trainer:
-    """Owns model, optimizer, sampler and run directory of one run; ``run()`` trains it."""
+    """Owns model, optimizer, sampler and run directory of one run; ``run()`` trains it.
 
-    def __init__(self, cfg: RunConfig, resume: bool = False):
+    ``after_validation(trainer, result)``, if given, is called after every validation (and its
+    checkpoint) with the validation result; returning True ends the run there, as a stop condition
+    (``bytelm bench speedrun`` stops at a target bpb so).
+    """
+
+    def __init__(self, cfg: RunConfig, resume: bool = False,
+                 after_validation: Callable[["Trainer", dict], bool] | None = None):
         self.cfg = cfg
+        self.after_validation = after_validation
         self.info = info = D.setup(cfg.train.device)
         self.device = info.device
         self.run_dir = Path(cfg.train.out_dir)
@@ -200,6 +208,11 @@ class Trainer:
         # (bytes, seconds) of each log interval, for the steady-state rate (compile excluded)
         self.intervals: list[tuple[int, float]] = []
         self.last_stats: dict = {}
+        # this invocation's clock: loop start (perf_counter), its first step's seconds (compile
+        # and warm-up included), seconds spent in validations and their checkpoints
+        self.t_start: float | None = None
+        self.first_step_s: float | None = None
+        self.eval_time = 0.0
 
     def _restore(self, state: dict, osd: dict, rng: dict) -> None:
         """Optimizer, sampler, counters and RNG from a training checkpoint (damage: one line)."""
@@ -376,13 +389,16 @@ class Trainer:
         eval_equiv = (tc.eval_bytes or len(self.val_split)) / self.bytes_per_step / 3
         if budget is not None and not (info.enabled and tc.parallel == "fsdp"):
             budget.finish_s = self._time_validation()
-        t_mark = time.perf_counter()
+        t_mark = self.t_start = time.perf_counter()
         self.model.train()
         if self.curriculum is not None and self.step == 0:
             self._log(self.curriculum.stage_record(0, 0))
         while self.step < stop_at:
             loss, gnorm = self.train_step()
             pending.append((self.step, loss, gnorm))
+            if self.first_step_s is None:
+                self._sync()
+                self.first_step_s = time.perf_counter() - self.t_start
             if self.curriculum is not None and self.curriculum.is_transition(self.step):
                 self._log(self.curriculum.stage_record(self.step, self.bytes_seen))
             if budget is not None:
@@ -405,8 +421,11 @@ class Trainer:
                 t_eval = time.perf_counter()
                 last_val = self._validate_and_save()
                 t_mark = time.perf_counter()
+                self.eval_time += t_mark - t_eval
                 if budget is not None:
                     budget.paused(t_mark - t_eval)
+                if self.after_validation is not None and self.after_validation(self, last_val):
+                    stop_at = self.step
         pbar.close()
         if budget is not None:
             self._log_budget(budget)
@@ -535,6 +554,7 @@ class Trainer:
                 "device": torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "cpu",
                 "val_bpb": last_val["bpb"] if last_val else None, "best_val_bpb": self.best_val,
                 "budget_used_s": self.budget.elapsed() if self.budget else None,
+                "first_step_s": self.first_step_s, "eval_time_s": self.eval_time,
                 "run_dir": str(self.run_dir)}
 
 
