@@ -52,3 +52,9 @@ def test_every_cited_result_file_exists():
     missing = sorted((doc, name) for doc, name in cited_files()
                      if not any(h == name or h.endswith("/" + name) for h in have))
     assert not missing, missing
+
+
+def test_readme_tables_are_generated_from_the_files():
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "tables.py"), "--check"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
