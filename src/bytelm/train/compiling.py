@@ -5,9 +5,11 @@ compile time grows with the depth (every block is traced and code-generated agai
 ``train.compile_scope=blocks`` compiles each element of the model's ``nn.ModuleList``s in place
 (``nn.Module.compile``): blocks of one class share one compiled graph (their weights are graph
 inputs), so compile time is about that of one block per kind, and the glue between them runs
-eagerly. Measured on 2 CPU cores (benchmarks/compile_scope.py): the first forward+backward of
-hnet-30m 42.8 -> 12.0 s, transformer-30m 21.7 -> 7.8 s, agiformer-31m 82.3 -> 17.6 s, steady
-steps unchanged within noise. State-dict keys are unchanged in both scopes.
+eagerly. Measured on 2 idle CPU cores, cold caches, batch 2 x 512, fp32
+(benchmarks/results/compile/compile_scope_cpu.json): the first training step took 28.1 -> 17.0 s
+(transformer-30m), 95.0 -> 37.8 s (agiformer-31m), 87.6 -> 38.9 s (bsfin-35m), 49.8 -> 26.1 s
+(hnet-30m), the median step after it within -14% .. +8%. Not yet measured on a GPU, so "model"
+stays the default. State-dict keys are the same in both scopes.
 """
 from __future__ import annotations
 
