@@ -26,6 +26,8 @@ PRESETS = ["transformer-30m", "agiformer-31m", "bsfin-35m", "hnet-30m"]
 
 
 def commit() -> str:
+    if os.environ.get("GIT_COMMIT"):  # the device machine's copy of the tree has no .git
+        return os.environ["GIT_COMMIT"]
     r = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
                        capture_output=True, text=True)
     dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "src"],

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from bytelm.eval.recall import split_specs  # noqa: E402
+from bytelm.experiments.recall import split_specs  # noqa: E402
 from bytelm.nn.loss import byte_cross_entropy  # noqa: E402
 
 MODELS = "transformer-tiny,agiformer-tiny,agiformer-tiny[think_steps=0]"
@@ -27,7 +27,7 @@ N, SEP = 16, 4
 def build(spec: str):
     """A model from 'PRESET[key=value,...]' (the syntax of bytelm recall --models)."""
     from bytelm.config import apply_overrides
-    from bytelm.eval.recall import parse_model_spec
+    from bytelm.experiments.recall import parse_model_spec
     from bytelm.registry import model_class, preset_config
     preset, over = parse_model_spec(spec)
     cfg = apply_overrides(preset_config(preset), over, "model")

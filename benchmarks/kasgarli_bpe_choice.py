@@ -1,7 +1,7 @@
 """Which BPE vocabulary each committed Kaşgarlı result's gaps use, recomputed from the files.
 
 For every `bytelm kasgarli` result in benchmarks/results/ whose languages carry BPE baselines,
-the vocabulary is chosen on validation (``crosslang.best_bpe``: lowest ``selection.val_bpb``) and,
+the vocabulary is chosen on validation (``kasgarli.best_bpe``: lowest ``selection.val_bpb``) and,
 for the record, by minimum test bpb (the earlier rule, which looked at the test split), with the
 byte model's gap to each. The "last-step gap" (against each baseline's full-budget last step,
 ``test_final``) is recomputed the same way: the vocabulary whose full-budget schedule ends at the
@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 from bytelm.bench.report import write_json  # noqa: E402
 from bytelm.errors import UserError  # noqa: E402
-from bytelm.eval.crosslang import best_bpe, bpe_table, read_result  # noqa: E402
+from bytelm.experiments.kasgarli import best_bpe, bpe_table, read_result  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--out", help="JSON to write")
     args = ap.parse_args(sys.argv[1:] if argv is None else argv)
     out = {"benchmark": "kasgarli_bpe_choice", "rule": "vocabulary with the lowest "
-           "selection.val_bpb (bytelm.eval.crosslang.best_bpe)", "files": {}, "not_choosable": {}}
+           "selection.val_bpb (bytelm.experiments.kasgarli.best_bpe)", "files": {}, "not_choosable": {}}
     for path in sorted(Path(args.results).glob("kasgarli_*.json")):
         try:
             result = read_result(path)

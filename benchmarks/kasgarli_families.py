@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 from bytelm.bench.report import write_json  # noqa: E402
 from bytelm.errors import UserError  # noqa: E402
-from bytelm.eval.crosslang import best_bpe, read_result  # noqa: E402
+from bytelm.experiments.kasgarli import best_bpe, read_result  # noqa: E402
 from bytelm.registry import create_model  # noqa: E402
 
 
@@ -58,7 +58,7 @@ def combine(res: list[dict], paths: list[str]) -> dict:
     """{"presets", "runs" (each with its parameters and training FLOPs per byte), "bpe_from",
     "languages": [{"lang", "test_bytes", "bytes": {preset: {...}}, "bpe": {vocab: bpb} | None,
     "best_bpe_vocab", "best_bpe_bpb", "gap_to_bpe": {preset: bpb - best BPE}}]}; the best BPE
-    vocabulary is the one with the lowest validation bpb (``crosslang.best_bpe``)."""
+    vocabulary is the one with the lowest validation bpb (``kasgarli.best_bpe``)."""
     with_bpe = [r for r in res if all(x.get("bpe") for x in r["languages"])]
     ref = with_bpe[0] if with_bpe else None
     langs = []

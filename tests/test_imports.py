@@ -10,7 +10,9 @@ LOW = ("bytelm.errors", "bytelm.version", "bytelm.io", "bytelm.precision", "byte
        "bytelm.registry", "bytelm.nn", "bytelm.ops", "bytelm.models", "bytelm.patching",
        "bytelm.optim", "bytelm.data")
 HIGH = ("bytelm.train", "bytelm.eval", "bytelm.generate", "bytelm.live", "bytelm.bench",
-        "bytelm.cli")
+        "bytelm.experiments", "bytelm.cli")
+# experiments train and score; only the CLI (and benchmark scripts, outside the package) run them
+EXPERIMENTS_USERS = ("bytelm.experiments", "bytelm.cli")
 
 
 def _name(path: Path, src: Path) -> str:
@@ -93,3 +95,15 @@ def test_no_upward_imports():
     up = sorted(f"{m} -> {t}" for m, ts in import_graph().items() if _under(m, LOW)
                 for t in ts if _under(t, HIGH))
     assert not up, "lower layers import from higher ones: " + "; ".join(up)
+
+
+def test_eval_only_scores():
+    """Experiments (which train models) sit above eval: only the CLI imports them, and
+    ``bytelm.eval`` imports neither an experiment nor the trainer."""
+    graph = import_graph()
+    assert "bytelm.experiments.kasgarli" in graph
+    bad = sorted(f"{m} -> {t}" for m, ts in graph.items() for t in ts
+                 if _under(t, ("bytelm.experiments",)) and not _under(m, EXPERIMENTS_USERS))
+    bad += sorted(f"{m} -> {t}" for m, ts in graph.items() if _under(m, ("bytelm.eval",))
+                  for t in ts if _under(t, ("bytelm.train.loop", "bytelm.train.step")))
+    assert not bad, "imports of experiments from below, or training from eval: " + "; ".join(bad)

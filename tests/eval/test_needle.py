@@ -11,7 +11,7 @@ import bytelm.eval.needle as needle_mod
 from bytelm.eval.needle import (build_prompt, control_prompt, default_lengths, distractor_keys, fit,
                                 load_filler, needle_spec, overhead, plot_needle, run_needle,
                                 score_prompt, sentence_starts)
-from bytelm.eval.recall import InductionOracle
+from bytelm.experiments.recall import InductionOracle
 from bytelm.models.base import ByteLM, ModelConfig, ModelOutput
 
 

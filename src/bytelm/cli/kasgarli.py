@@ -25,7 +25,7 @@ JSON (``<out>/kasgarli.json``)::
                              "train_curve"}]  (only with --bpe)}]}
 
 "test" of a BPE baseline is scored with the weights chosen on the validation split
-(``bytelm.eval.tokenized``); "test_final" is the full budget's last step.
+(``bytelm.experiments.bpe_baseline``); "test_final" is the full budget's last step.
 """
 from pathlib import Path
 
@@ -76,7 +76,7 @@ def add_parser(sub) -> None:
 
 def mono_sources(entries: list[str] | None) -> dict[str, list[Path]]:
     from bytelm.data.shared import shared_data_dir
-    from bytelm.eval.crosslang import MONOLINGUAL
+    from bytelm.experiments.kasgarli import MONOLINGUAL
     if not entries:
         return {lang: [shared_data_dir() / f for f in files] for lang, files in MONOLINGUAL.items()}
     out = {}
@@ -90,7 +90,7 @@ def mono_sources(entries: list[str] | None) -> dict[str, list[Path]]:
 
 def run(args) -> int:
     from bytelm.config import dump_json
-    from bytelm.eval.crosslang import (BIBLE_LANGS, bpe_table, markdown_table, plot_kasgarli,
+    from bytelm.experiments.kasgarli import (BIBLE_LANGS, bpe_table, markdown_table, plot_kasgarli,
                                        run_kasgarli)
     from bytelm.data.shared import shared_data_dir
     for name in ("steps", "evals"):

@@ -20,7 +20,7 @@ def run(args) -> int:
 
     from bytelm.eval.plots import plot_learning_curves
     if len(args.runs) == 1 and Path(args.runs[0]).is_file():
-        from bytelm.eval.crosslang import plot_kasgarli, read_result
+        from bytelm.experiments.kasgarli import plot_kasgarli, read_result
         plot_kasgarli(read_result(args.runs[0]), args.out)
         print(f"wrote {args.out}")
         return 0

@@ -63,7 +63,7 @@ def _ints(text: str | None, name: str) -> list[int] | None:
 
 
 def model_specs(preset: str, models: str | None) -> list[str]:
-    from bytelm.eval.recall import split_specs
+    from bytelm.experiments.recall import split_specs
     if models:
         return split_specs(models)
     if preset not in BASELINES:
@@ -74,7 +74,7 @@ def model_specs(preset: str, models: str | None) -> list[str]:
 
 def run(args) -> int:
     from bytelm.config import dump_json
-    from bytelm.eval.recall import RecallTask, plot_recall, run_recall
+    from bytelm.experiments.recall import RecallTask, plot_recall, run_recall
     if args.steps < 1 or args.examples < 1:
         raise UserError("--steps and --examples must be >= 1")
     out = Path(args.out)

@@ -1,7 +1,7 @@
 """One optimizer step: the only training step in bytelm.
 
-The trainer (``bytelm.train.loop``), recall training (``bytelm.eval.recall``), the BPE baseline
-(``bytelm.eval.tokenized``), live learning (``bytelm.live.learner``), ``bytelm overfit`` and the
+The trainer (``bytelm.train.loop``), recall training (``bytelm.experiments.recall``), the BPE baseline
+(``bytelm.experiments.bpe_baseline``), live learning (``bytelm.live.learner``), ``bytelm overfit`` and the
 training benchmark (``bytelm.bench.train``) all update weights through ``TrainStep``:
 
 1. the step's learning rate into every param group: ``lr * group.get("lr_mult", 1)`` (the

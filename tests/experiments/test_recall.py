@@ -1,4 +1,4 @@
-"""bytelm.eval.recall: the MQAR generator, value-only scoring (oracle 100%, uniform 1/256), and a
+"""bytelm.experiments.recall: the MQAR generator, value-only scoring (oracle 100%, uniform 1/256), and a
 tiny end-to-end run of every family."""
 import json
 import re
@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from bytelm.errors import UserError
-from bytelm.eval.recall import (InductionOracle, RecallTask, default_grid, evaluate_recall,
+from bytelm.experiments.recall import (InductionOracle, RecallTask, default_grid, evaluate_recall,
                                 make_batch, parse_model_spec, score_values, split_specs,
                                 value_mask)
 from tests.eval.test_needle import UniformLM, run_cli

@@ -9,7 +9,7 @@ import torch
 pytest.importorskip("tokenizers")
 
 from bytelm.errors import UserError  # noqa: E402
-from bytelm.eval.tokenized import (_n_bytes, bpe_baseline, encode, score_tokens,  # noqa: E402
+from bytelm.experiments.bpe_baseline import (_n_bytes, bpe_baseline, encode, score_tokens,  # noqa: E402
                                    token_model, train_bpe)
 from bytelm.models.base import ModelOutput  # noqa: E402
 from tests.eval.test_needle import run_cli  # noqa: E402
@@ -121,7 +121,7 @@ def test_bad_input():
         token_model("agiformer-tiny", 300)
     tok = train_bpe(b"hello world\n" * 50, 300)
     with pytest.raises(UserError, match="window"):
-        from bytelm.eval.tokenized import train_tokens
+        from bytelm.experiments.bpe_baseline import train_tokens
         train_tokens(token_model("transformer-tiny", 300), np.arange(5), 1, 1, 64)
     assert tok.get_vocab_size() <= 300
 

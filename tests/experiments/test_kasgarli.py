@@ -1,4 +1,4 @@
-"""bytelm.eval.crosslang (the Kasgarli test): line-aligned splits, bit accounting, end to end."""
+"""bytelm.experiments.kasgarli (the Kasgarli test): line-aligned splits, bit accounting, end to end."""
 import json
 import math
 
@@ -10,7 +10,7 @@ import bytelm
 from bytelm.data import open_split
 from bytelm.errors import UserError
 from bytelm.eval.bpb import evaluate_bpb
-from bytelm.eval.crosslang import (best_bpe, best_bpe_bpb, bpe_table, heldout_metrics,
+from bytelm.experiments.kasgarli import (best_bpe, best_bpe_bpb, bpe_table, heldout_metrics,
                                    line_splits, markdown_table, prepare_monolingual,
                                    prepare_parallel, steps_to_reach)
 from tests.eval.test_needle import run_cli

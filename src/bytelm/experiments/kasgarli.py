@@ -232,7 +232,7 @@ def run_kasgarli(mode: str, langs: list[str], out_dir, preset: str, steps: int,
         threshold: bpb target of steps_to_threshold.
         eval_bytes: score only the first N test bytes (0: the whole test split).
         stride: test window spacing (0: the window length, no overlap).
-        bpe_vocabs: also train the tokenized baseline (``bytelm.eval.tokenized``) of every
+        bpe_vocabs: also train the tokenized baseline (``bytelm.experiments.bpe_baseline``) of every
             language at each of these BPE vocabulary sizes, at the byte model's training FLOPs,
             scored in bits per byte of the same whole test split.
     Returns:
@@ -306,7 +306,7 @@ def run_kasgarli(mode: str, langs: list[str], out_dir, preset: str, steps: int,
 
 def _bpe_runs(preset: str, data_dir, run_dir, byte_model, summary: dict, cfg,
               vocabs: list[int]) -> list:
-    """The tokenized baselines of one language (see ``bytelm.eval.tokenized.bpe_baseline``).
+    """The tokenized baselines of one language (see ``bytelm.experiments.bpe_baseline.bpe_baseline``).
 
     Each is chosen on the validation split (``tokenized.SELECTION``). Each result is kept as
     ``run_dir/bpe_<V>.json`` and reused when it was made for the same data
@@ -315,7 +315,7 @@ def _bpe_runs(preset: str, data_dir, run_dir, byte_model, summary: dict, cfg,
     import json
 
     from bytelm.config import dump_json
-    from bytelm.eval.tokenized import SELECTION, bpe_baseline
+    from bytelm.experiments.bpe_baseline import SELECTION, bpe_baseline
     from bytelm.train.distributed import pick_device
     data_dir, run_dir = Path(data_dir), Path(run_dir)
     splits = {}  # read only when a baseline has to be trained
