@@ -2,7 +2,8 @@
 # 4 main blocks at 256, context 256) for 400 steps of batch 16 on the first 8 MB of English
 # Wikipedia, validation every 100 steps on 200 KB, one thread per run, fp32. Same steps, same
 # data order: it compares what a step learns, not speed (the GPU job does that).
-#   bash benchmarks/hnet_cpu_ablation.sh OUT      (about 5 minutes per run, two at a time)
+#   bash benchmarks/hnet_cpu_ablation.sh OUT      (about 5 minutes per run, two at a time;
+#   runs already in OUT are kept, so a later round adds to an earlier one)
 set -eo pipefail
 O=${1:?usage: hnet_cpu_ablation.sh OUT}
 D=${SHARED:-../shared}/data/en/text
@@ -14,14 +15,18 @@ export PYTHONPATH="$PWD/src" OMP_NUM_THREADS=1
 PY=${PY:-python}
 $PY -m bytelm prepare "$O/text" --out "$O/en"
 H="--model.d_byte=128 --model.byte_heads=2 --model.d_main=256 --model.main_layers=4 --model.main_heads=4"
-run() {  # NAME PRESET [overrides]
+run() {  # NAME PRESET [overrides]; a run whose summary exists is kept
     local n=$1 p=$2; shift 2
+    [ -f "$O/runs/$n/summary.json" ] && return 0
     $PY -m bytelm train --preset "$p" --data "$O/en" --train.out_dir "$O/runs/$n" --train.steps=400 \
         --train.batch_size=16 --model.context=256 --optim.lr=1.5e-3 --optim.betas=0.9,0.95 \
         --optim.weight_decay=0.1 --optim.grad_clip=1.0 --optim.warmup_steps=60 --train.eval_every=100 \
         --train.eval_bytes=200000 --train.log_every=50 --train.precision=fp32 "$@" > "$O/$n.log" 2>&1
 }
-run A_nores hnet-30m $H --model.residual_proj=false & run B_res hnet-30m $H & wait
+run A_nores hnet-30m $H --model.byte_lr_mult=1 --model.residual_proj=false & run B_res hnet-30m $H --model.byte_lr_mult=1 & wait
 run C_res_blr2 hnet-30m $H --model.byte_lr_mult=2 & run D_gpt transformer-30m --model.d_model=192 --model.n_layers=4 --model.n_heads=4 & wait
-run E_res_muon hnet-30m $H --optim.name=muon & run F_gpt_muon transformer-30m --model.d_model=192 --model.n_layers=4 --model.n_heads=4 --optim.name=muon & wait
+run E_res_muon hnet-30m $H --model.byte_lr_mult=1 --optim.name=muon & run F_gpt_muon transformer-30m --model.d_model=192 --model.n_layers=4 --model.n_heads=4 --optim.name=muon & wait
+# round 2 (where the per-step deficit sits): byte stages 1.5x wider, or 3 + 3 deep, from C
+run G_wide_bytes hnet-30m $H --model.byte_lr_mult=2 --model.d_byte=192 --model.byte_heads=3 &
+run H_deep_bytes hnet-30m $H --model.byte_lr_mult=2 --model.enc_layers=3 --model.dec_layers=3 & wait
 $PY benchmarks/collect_runs.py --out benchmarks/results/hnet/cpu_ablation.json --command "bash benchmarks/hnet_cpu_ablation.sh $O" "$O"/runs/*
