@@ -1,6 +1,6 @@
 # bytelm: the two quick-start commands are `make demo` and `make test`.
 # Both create .venv with the CPU build of torch (pinned, so pip never pulls a multi-GB CUDA
-# build) and install bytelm into it in editable mode. GPU users: see README ("On a GPU").
+# build) and install bytelm into it in editable mode. GPU users: see docs/usage.md ("On a GPU").
 PYTHON ?= python3
 VENV ?= .venv
 TORCH ?= torch==2.13.0

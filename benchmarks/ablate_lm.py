@@ -3,7 +3,7 @@ data, seed and recipe; writes the validation curve and final val bpb of each to 
 
     python benchmarks/ablate_lm.py --preset agiformer-tiny --data DATA_DIR --steps 600 \
         --variants 'default=;no_encoder_norm=encoder_norm=false' \
-        --out benchmarks/results/ablate_encoder_norm_cpu.json -- --train.batch_size=16
+        --out benchmarks/results/ablations/ablate_encoder_norm_cpu.json -- --train.batch_size=16
 
 DATA_DIR is a `bytelm prepare` output. Options after `--` apply to every run (train.* / optim.*).
 """

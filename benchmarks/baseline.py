@@ -2,8 +2,8 @@
 best-validation checkpoint on the whole test split, write one JSON result with the exact
 commands.
 
-    python benchmarks/baseline.py --name en --source DATA/en/text --minutes 9 --out results/
-    python benchmarks/baseline.py --name tr --source DATA/tr/text --minutes 5 --out results/
+    python benchmarks/baseline.py --name en --source DATA/en/text --minutes 9 --out benchmarks/results/equal_time_30m/
+    python benchmarks/baseline.py --name tr --source DATA/tr/text --minutes 5 --out benchmarks/results/equal_time_30m/
 
 Each step runs the public CLI (``python -m bytelm ...``) so the recorded commands are the
 ones a user would type.

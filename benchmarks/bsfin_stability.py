@@ -7,7 +7,7 @@ suspect parameters (positional frequency scale and amplitude, head-mixing matrix
 complex norm gains) logged, to find what grows first before a loss spike, and the stability
 options (model.qk_norm, model.mem_norm) against the default.
 
-    PYTHONPATH=src python benchmarks/bsfin_stability.py --out benchmarks/results/bsfin_stability_cpu.json
+    PYTHONPATH=src python benchmarks/bsfin_stability.py --out benchmarks/results/ablations/bsfin_stability_cpu.json
     # options: --lrs 4e-3,1e-2 --variants 'base=qk_norm=false,mem_norm=false;fix=' --spec 'PRESET[k=v,...]'
     #          --steps 300 --warmup 40 --batch 16 --seq 128 --jobs 2 (runs in parallel, 1 thread each)
 
@@ -46,7 +46,7 @@ from bytelm.train.schedule import lr_factor  # noqa: E402
 # bsfin-35m's shape scaled down: complex width 2x the local width, 4 heads, dropout 0.1
 SPEC = ("bsfin-tiny[d_local=64,d_model=128,n_layers=2,n_heads=4,d_memory=192,context=128,"
         "hash_buckets=4096,dropout=0.1]")
-# explicit flags: the defaults are both on since the H100 runs (bsfin_en_babylon_qkmem.json)
+# explicit flags: the defaults are both on since the H100 runs (equal_time_30m/bsfin_en_babylon_qkmem.json)
 OFF = "qk_norm=false,mem_norm=false"
 VARIANTS = (f"base={OFF};qk_norm=qk_norm=true,mem_norm=false;mem_norm=qk_norm=false,mem_norm=true;"
             "qk_norm+mem_norm=qk_norm=true,mem_norm=true")

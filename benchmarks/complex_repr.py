@@ -6,7 +6,7 @@ torch.complex64 or explicit real/imag pairs, whichever is faster; measure and sa
 - pairs4: (A r - B i, A i + B r), four real matmuls (the reference form,
   ``bsfin.interference.complex_linear_reference``); fp32, and bf16 autocast on CUDA;
 - block: one real matmul of [r, i] (2n) with the block matrix [[A, -B], [B, A]] (2m x 2n), the
-  same FLOPs in one GEMM; the model's form since the H100 run (complex_repr_h100.json);
+  same FLOPs in one GEMM; the model's form since the H100 run (ablations/complex_repr_h100.json);
 - complex64: torch.complex64 tensors and one complex matmul (fp32 only: no bf16 complex).
 Each is checked against pairs4 in fp32 (outputs and the gradients of A, B, r, i), then timed
 (median of --reps after --warmup). tokens defaults to one bsfin-35m batch: 64 rows x ~228

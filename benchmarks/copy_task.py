@@ -6,7 +6,7 @@ one attention head at a fixed offset. AGIFORMER must carry the exact bytes throu
 patch latents, the sliding-window attention over patches, the (optional) ACT block and the
 local byte head. This measures how fast each learns it (CPU, tiny presets, same optimizer).
 
-    python benchmarks/copy_task.py --steps 1200 --out benchmarks/results/copy_task.json
+    python benchmarks/copy_task.py --steps 1200 --out benchmarks/results/copy_task/copy_task.json
 """
 import argparse
 import json

@@ -11,7 +11,7 @@ scored on the whole held-out test split of the running-text corpus from its best
 checkpoint (validation: the whole val split, AGIFORMER always at the final alpha 0.99). Writes
 curriculum.json (commands, curves, test bpb, wall time) and curriculum.png (`bytelm plot`).
 
-    python benchmarks/curriculum.py --out benchmarks/results --steps 2500 --batch 32 -- \\
+    python benchmarks/curriculum.py --out benchmarks/results/curriculum --steps 2500 --batch 32 -- \\
         --optim.lr=1e-3 --train.compile=true
 
 Each step runs the public CLI, so the recorded commands are the ones a user would type. A run

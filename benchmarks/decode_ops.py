@@ -5,7 +5,7 @@ Eager decoding of one byte dispatches every op from Python; at ~5-10 us of host 
 Counted on CPU with torch.profiler (top-level ``aten::`` events, averaged over 8 steps after a
 256-byte prompt and 8 warm-up steps, so patch boundaries are included).
 
-    python benchmarks/decode_ops.py --out benchmarks/results/decode_ops.json
+    python benchmarks/decode_ops.py --out benchmarks/results/generate/decode_ops.json
 """
 import argparse
 import json

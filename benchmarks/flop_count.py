@@ -4,7 +4,7 @@ one forward + backward over real text (CPU, initial weights; attention kernels t
 counter does not see, e.g. CPU SDPA, and elementwise work are not counted):
 
     python benchmarks/flop_count.py transformer-30m agiformer-31m bsfin-35m \
-        --text ../shared/data/small/en.txt --out benchmarks/results/flop_count_cpu.json
+        --text ../shared/data/small/en.txt --out benchmarks/results/flops/flop_count_cpu.json
 """
 import argparse
 import sys

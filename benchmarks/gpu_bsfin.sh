@@ -9,7 +9,7 @@
 # LM_CKPT: its 8.3-minute budget leaves no room for the LM in a 10-minute call (train it in an
 # earlier call with benchmarks/entropy_lm.py and bring runs/bench/elm_en/ckpt/best back).
 # OPTS adds training/model options after the recipe and TAG suffixes the run and result names,
-# e.g. the stability fix (benchmarks/bsfin_stability.py, results/bsfin_stability_cpu.json):
+# e.g. the stability fix (benchmarks/bsfin_stability.py, results/ablations/bsfin_stability_cpu.json):
 #   OPTS="--model.qk_norm=true --model.mem_norm=true" TAG=_qkmem NEEDLE= bash benchmarks/gpu_bsfin.sh en babylon OUT
 # CPU dry run of the same commands (no gpu_env, tiny model, seconds):
 #   DRY=1 PRESET=bsfin-tiny LM_PRESET=transformer-tiny LM_STEPS=20 MIN=0.05 bash benchmarks/gpu_bsfin.sh tr entropy-model /tmp/o

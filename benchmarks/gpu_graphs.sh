@@ -5,7 +5,7 @@
 # 2. the training profile of agiformer-31m (batch 64 x 1,024, compiled) with each path: compiled
 #    regions per step, GPU idle share, MFU (benchmarks/profile_train.py);
 # 3. the training benchmark of the custom path at 1K and 16K (bytelm bench train; fla's path:
-#    bench_train_agiformer_h100.json);
+#    train_speed/bench_train_agiformer_h100.json);
 # 0. first, BSFIN's decode step profile (benchmarks/profile_decode.py, ~1 minute).
 # If (1) passes and (2) shows fewer regions and less idle time, make custom the default
 # (src/bytelm/ops/hebbian/triton.py) and rerun agiformer-31m on the baseline's benchmarks.

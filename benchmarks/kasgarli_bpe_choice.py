@@ -1,6 +1,6 @@
 """Which BPE vocabulary each committed Kaşgarlı result's gaps use, recomputed from the files.
 
-For every `bytelm kasgarli` result in benchmarks/results/ whose languages carry BPE baselines,
+For every `bytelm kasgarli` result in benchmarks/results/kasgarli/ whose languages carry BPE baselines,
 the vocabulary is chosen on validation (``kasgarli.best_bpe``: lowest ``selection.val_bpb``) and,
 for the record, by minimum test bpb (the earlier rule, which looked at the test split), with the
 byte model's gap to each. The "last-step gap" (against each baseline's full-budget last step,
@@ -8,7 +8,7 @@ byte model's gap to each. The "last-step gap" (against each baseline's full-budg
 lower validation bpb. Results without validation scores (the last-step record) are listed as
 not choosable. Writes the JSON and prints each result's ``bpe_table`` (the numbers the docs cite):
 
-    python benchmarks/kasgarli_bpe_choice.py --out benchmarks/results/kasgarli_bpe_choice.json
+    python benchmarks/kasgarli_bpe_choice.py --out benchmarks/results/kasgarli/kasgarli_bpe_choice.json
 """
 import argparse
 import sys
@@ -20,7 +20,7 @@ from bytelm.bench.report import write_json  # noqa: E402
 from bytelm.errors import UserError  # noqa: E402
 from bytelm.experiments.kasgarli import best_bpe, bpe_table, read_result  # noqa: E402
 
-RESULTS = ROOT / "benchmarks" / "results"
+RESULTS = ROOT / "benchmarks" / "results" / "kasgarli"
 
 
 def _last_val(bpe: dict) -> float:

@@ -4,7 +4,7 @@ and bsfin-35m without), set side by side per language, each byte model's test bp
 Transformer's BPE baseline (trained at that Transformer's FLOPs), with each family's gap to it:
 
     python benchmarks/kasgarli_families.py runs/kas_t/kasgarli.json runs/kas_a/kasgarli.json \
-        runs/kas_b/kasgarli.json --out benchmarks/results/kasgarli_bible_families.json
+        runs/kas_b/kasgarli.json --out benchmarks/results/kasgarli/kasgarli_bible_families.json
 
 Writes the JSON, a PNG beside it (test bpb and gap to BPE per language and family) and prints a
 markdown table. The results must agree on mode, languages, held-out lines and bytes per language.

@@ -24,7 +24,7 @@ Domain labels in the printout, verdict and plot come from ``--original-name`` / 
         --original /work/shared/data/small/en.txt --new /work/shared/data/small/tr.txt
                                                           # the earlier English -> Turkish run
 
-Writes benchmarks/results/live_forgetting.json and .png, and prints a table and a verdict.
+Writes benchmarks/results/live/live_forgetting.json and .png, and prints a table and a verdict.
 """
 import argparse
 import hashlib
@@ -170,7 +170,7 @@ def main() -> None:
     ap.add_argument("--sketch", action="store_true", help="MinHash keys for the importance variants")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=0)
-    ap.add_argument("--out", default=str(HERE / "results" / "live_forgetting.json"))
+    ap.add_argument("--out", default=str(HERE / "results" / "live" / "live_forgetting.json"))
     args = ap.parse_args()
     orig_src, new_src = Path(args.original), Path(args.new)
     for flag, f in (("--original", orig_src), ("--new", new_src)):

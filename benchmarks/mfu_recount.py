@@ -9,7 +9,7 @@ rebuilds each run's model from its preset and ``--model.*`` options, takes its
 file's own peak_tflops), and the MFU against the bf16 matmul measured in the same call where the
 file has it:
 
-    python benchmarks/mfu_recount.py --out benchmarks/results/mfu_recount.json
+    python benchmarks/mfu_recount.py --out benchmarks/results/equal_time_30m/mfu_recount.json
 """
 import argparse
 import json

@@ -14,8 +14,8 @@ integration lands; ``bytelm train --optim.name=enhanced_sgd`` runs the same thin
     python benchmarks/optimizers.py --threads 1          # CPU, transformer-tiny, ~5 min
     python benchmarks/optimizers.py --steps 5000 --q-every 50 --preset transformer-mini --device cuda
 
-Writes benchmarks/results/optimizers.json (curves, final test bpb, every controller decision)
-and benchmarks/results/optimizers.png, and prints a verdict.
+Writes benchmarks/results/optimizers/optimizers.json (curves, final test bpb, every controller decision)
+and benchmarks/results/optimizers/optimizers.png, and prints a verdict.
 """
 import argparse
 import json
@@ -178,7 +178,7 @@ def main() -> None:
     ap.add_argument("--only", default="", help="comma-separated run names (for sweeps)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: leave)")
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--out", default=str(HERE / "results" / "optimizers.json"))
+    ap.add_argument("--out", default=str(HERE / "results" / "optimizers" / "optimizers.json"))
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)

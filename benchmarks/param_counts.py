@@ -1,6 +1,6 @@
 """Exact parameter counts of presets with model-field overrides, recorded as a result file:
 
-    python benchmarks/param_counts.py agiformer-129m:n_layers=8 --out benchmarks/results/param_counts.json
+    python benchmarks/param_counts.py agiformer-129m:n_layers=8 --out benchmarks/results/sizes/param_counts.json
 
 Each spec is PRESET or PRESET:FIELD=VALUE[,FIELD=VALUE] (values parsed as ``--model.FIELD``).
 """

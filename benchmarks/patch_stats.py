@@ -1,6 +1,6 @@
 """Patch statistics of every patcher on real English and Turkish text (CPU, ~1 minute).
 
-    PYTHONPATH=src python benchmarks/patch_stats.py --data ../shared/data --out benchmarks/results/patch_stats.json
+    PYTHONPATH=src python benchmarks/patch_stats.py --data ../shared/data --out benchmarks/results/patching/patch_stats.json
 
 The entropy-model patcher needs a small byte LM: a transformer-tiny is trained here for a few
 hundred steps on the two samples' first halves, and its threshold is fitted (bytelm.patching.

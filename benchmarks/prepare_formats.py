@@ -8,7 +8,7 @@ are prepared by the CLI in a child process under ``/usr/bin/time -v``; the resul
 each run's peak RSS and wall time and whether the split files are byte for byte the same (sha256
 from meta.json and recomputed from the files on disk).
 
-    python benchmarks/prepare_formats.py --gb 1 --out benchmarks/results/prepare_jsonl_zst_1gb.json
+    python benchmarks/prepare_formats.py --gb 1 --out benchmarks/results/prepare/prepare_jsonl_zst_1gb.json
 """
 
 from __future__ import annotations

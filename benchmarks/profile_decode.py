@@ -1,7 +1,7 @@
 """Where a single-byte decoding step's time goes (eager ``model.step``), for any family.
 
 Written for BSFIN's GPU decode regression (57.8 ms per byte on the H100 after the one-step
-prefill, against 9.0 before; bench_generate_bsfin_prefill_h100.json): it prefills a random
+prefill, against 9.0 before; generate/bench_generate_bsfin_prefill_h100.json): it prefills a random
 prompt in one step like ``bytelm bench generate``, then
 
 1. times every one of --bytes single-byte steps on the host clock, synchronised after each
@@ -11,14 +11,14 @@ prompt in one step like ``bytelm bench generate``, then
    and the top host ops by self (exclusive) CPU time, which is where a host-bound step goes.
 
     python benchmarks/profile_decode.py --preset bsfin-35m --context 1024 --prompt 900 \
-        --bytes 64 --profile 16 --out benchmarks/results/profile_decode_bsfin_h100.json
+        --bytes 64 --profile 16 --out benchmarks/results/generate/profile_decode_bsfin_h100.json
 
 ``--decode compiled`` profiles AGIFORMER's compiled fixed-shape decoder instead (``static_decoder``;
 CUDA graphs on CUDA), whose compilation falls in the first --warmup steps (untimed), e.g. for
 the gap between 1K and 16K contexts:
 
     python benchmarks/profile_decode.py --preset agiformer-31m --context 16384 --prompt 16000 \
-        --decode compiled --out benchmarks/results/profile_decode_agiformer_16k_h100.json
+        --decode compiled --out benchmarks/results/generate/profile_decode_agiformer_16k_h100.json
 
 Runs on CPU too (``--device cpu``); there the "kernels" are aten ops by self host time.
 """

@@ -5,7 +5,7 @@ kernels a step launches and how long they are, and how kernel time splits into m
 attention, Triton-fused, FLA-chunk and elementwise work.
 
     python benchmarks/profile_train.py --preset agiformer-31m --batch 64 --seq-len 1024 \
-        --compile --steps 5 --warmup 3 --out benchmarks/results/profile_train_agiformer_h100.json
+        --compile --steps 5 --warmup 3 --out benchmarks/results/train_speed/profile_train_agiformer_h100.json
 
 The step is ``bytelm.bench.train.TrainStep`` (the one ``bytelm bench train`` times: autocast
 bf16 on CUDA, torch.compile with --compile, fused AdamW, clip). After the first step and

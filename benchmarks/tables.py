@@ -5,7 +5,7 @@ between its markers ``<!-- table:NAME -->`` ... ``<!-- /table:NAME -->``:
     python benchmarks/tables.py --check    # exit 1 if any table differs from its files
 
 Every number in a table is read from the file named in its row; MFU uses today's
-``flops_per_byte`` (``mfu_recount.json``, made by benchmarks/mfu_recount.py).
+``flops_per_byte`` (``equal_time_30m/mfu_recount.json``, made by benchmarks/mfu_recount.py).
 """
 import argparse
 import json
@@ -23,14 +23,15 @@ def _load(rel: str) -> dict:
 
 
 def _mfu_now(rel: str) -> float:
-    rows = {r["file"]: r for r in _load("mfu_recount.json")["rows"]}
+    rows = {r["file"]: r for r in _load("equal_time_30m/mfu_recount.json")["rows"]}
     return rows[f"benchmarks/results/{rel}"]["mfu_now"]
 
 
 def equal_time_8min() -> str:
     """The 8.3-minute English runs of the three seed-era families (one H100 each)."""
-    runs = [("`transformer-30m`", "baseline_en.json"), ("`agiformer-31m`", "agiformer_en.json"),
-            ("`bsfin-35m` (babylon)", "bsfin_en_babylon_qkmem.json")]
+    runs = [("`transformer-30m`", "equal_time_30m/baseline_en.json"),
+            ("`agiformer-31m`", "equal_time_30m/agiformer_en.json"),
+            ("`bsfin-35m` (babylon)", "equal_time_30m/bsfin_en_babylon_qkmem.json")]
     out = ["| model (English Wikipedia, 8.3 min, one H100) | test bpb | steps | bytes seen | "
            "steady bytes/s | MFU | file |", "|---|---:|---:|---:|---:|---:|---|"]
     for name, rel in runs:

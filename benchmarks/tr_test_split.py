@@ -7,7 +7,7 @@ names and page numbers, text that no train or val byte resembles. This script tr
 on the train split (or loads --ckpt), then scores val, test, every file's test piece, and the
 ataturk piece before and after the index marker:
 
-    python benchmarks/tr_test_split.py --steps 1500 --out benchmarks/results/tr_test_split_cpu.json \
+    python benchmarks/tr_test_split.py --steps 1500 --out benchmarks/results/kasgarli/tr_test_split_cpu.json \
         -- --train.batch_size=16
 """
 import argparse

@@ -140,7 +140,7 @@ class TrainConfig:
                           "max-autotune-no-cudagraphs"] = "default"
     """torch.compile mode with train.compile; reduce-overhead replays forward and backward as
     CUDA graphs (single process; in `bytelm bench train` agiformer-31m's step fell from 43.4
-    to 30.1 ms on the H100, benchmarks/results/bench_train_agiformer_cg_h100.json)."""
+    to 30.1 ms on the H100, benchmarks/results/train_speed/bench_train_agiformer_cg_h100.json)."""
     out_dir: str = "runs/default"
     """run directory: run_config.json, metrics.jsonl, ckpt/last, ckpt/best."""
     log_every: int = 10

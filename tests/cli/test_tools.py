@@ -91,7 +91,7 @@ def test_plot_runs(run_cli, trained_run, agi_run, tmp_path):
 def test_plot_kasgarli_result(run_cli, tmp_path):
     """A kasgarli.json (here the committed 15-language NTREX result) redraws its figure."""
     from pathlib import Path
-    res = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "kasgarli_ntrex.json"
+    res = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "kasgarli" / "kasgarli_ntrex.json"
     out = tmp_path / "k.png"
     rc, o, e = run_cli("plot", res, "--out", out)
     assert rc == 0, o + e

@@ -15,5 +15,5 @@ def test_choice_on_validation_from_committed_results(tmp_path, capsys):
     assert "kasgarli_bible_transformer-30m_laststep.json" in out["not_choosable"]
     assert "changed best gap: tur: BPE 4000 (+0.130) instead of BPE 1000 (+0.478)" in \
         capsys.readouterr().out
-    committed = json.loads((BENCHMARKS / "results" / "kasgarli_bpe_choice.json").read_text())
+    committed = json.loads((BENCHMARKS / "results" / "kasgarli" / "kasgarli_bpe_choice.json").read_text())
     assert committed["files"] == json.loads((tmp_path / "c.json").read_text())["files"]

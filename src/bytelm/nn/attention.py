@@ -20,7 +20,7 @@ def sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attn_mask: torch.Ten
     Eager on CUDA it leaves out cuDNN's backend: cuDNN builds an execution plan for every new
     shape, and incremental decoding makes a new shape at every step (key lengths grow by one,
     memories by one patch). On the H100 that cost BSFIN ~2 ms of host time per attention call
-    and ~150 ms per step that closes a patch (benchmarks/results/profile_decode_bsfin_cudnn_h100.json).
+    and ~150 ms per step that closes a patch (benchmarks/results/generate/profile_decode_bsfin_cudnn_h100.json).
     Under torch.compile (fixed training shapes) torch picks the kernel as usual.
     """
     if q.is_cuda and not torch.compiler.is_compiling():

@@ -44,8 +44,8 @@ class AgiformerConfig(ModelConfig):
     """RMSNorm on the encoder's patch latents. It puts the residual stream at unit scale from
     the start, against residual branches initialised at std ~0.01. On CPU it kept agiformer-tiny
     at chance on one-pair recall at 64 bytes for 1,000 steps (0.250 without it;
-    benchmarks/results/recall_cpu_encoder_norm.json) but helps English bpb (2.760 vs 2.864 at
-    2,000 steps; ablate_encoder_norm_cpu.json), so it stays on by default."""
+    benchmarks/results/recall/recall_cpu_encoder_norm.json) but helps English bpb (2.760 vs 2.864 at
+    2,000 steps; ablations/ablate_encoder_norm_cpu.json), so it stays on by default."""
     encoder_norm_init: float = 1.0
     """initial gain of that RMSNorm (the encoder's latents start at this rms); smaller gains
     keep the norm but start the residual stream nearer the scale of the residual branches."""

@@ -24,7 +24,7 @@ class ComplexLinear(nn.Module):
     Computed as one real matmul of [r, i] (..., 2n) with the block matrix [[A, -B], [B, A]]
     (2m, 2n): the same FLOPs as the four matmuls of ``complex_linear_reference`` in one GEMM,
     1.49x faster forward + backward on an H100 under bf16 autocast and 2.7x faster than a
-    torch.complex64 matmul, which has no bf16 (benchmarks/results/complex_repr_h100.json).
+    torch.complex64 matmul, which has no bf16 (benchmarks/results/ablations/complex_repr_h100.json).
     A = ``re.weight``, B = ``im.weight`` (checkpoints keep the two-matrix layout).
     """
 

@@ -29,7 +29,7 @@ class BsfinConfig(ModelConfig):
     legacy_defaults: ClassVar[dict] = {"qk_norm": False, "mem_norm": False}
     """values of fields a stored config lacks (checkpoints saved before qk_norm and mem_norm
     existed were trained without them; the defaults are on since the H100 runs of
-    benchmarks/results/bsfin_{en,tr}_babylon_qkmem.json)."""
+    benchmarks/results/equal_time_30m/bsfin_{en,tr}_babylon_qkmem.json)."""
 
     family: str = "bsfin"
     """registry name of the family."""
@@ -80,7 +80,7 @@ class BsfinConfig(ModelConfig):
     (to_real, mem_proj) and can flood the decoder's residual stream. Both on by default: in
     English on the H100, without them bsfin-35m collapsed at step 650 (train bpb 1.97 -> 4.73)
     and ended at test 2.010; with them it trained smoothly to 1.555
-    (benchmarks/results/bsfin_en_babylon{,_qkmem}.json)."""
+    (benchmarks/results/equal_time_30m/bsfin_en_babylon{,_qkmem}.json)."""
     norm_eps: float = 1e-6
     """norm epsilon."""
     init_std: float = 0.02
@@ -186,8 +186,8 @@ class BsfinLM(ByteLM):
 
     # The patcher runs eagerly inside a compiled model (one graph break): Inductor (torch 2.11,
     # CUDA) fails on its clamped index arithmetic with "InductorError: ValueError: The argument
-    # '((0)) + 1' is not comparable" (benchmarks/results/compile_probe_bsfin_h100.json; with
-    # this break it compiles: compile_probe_bsfin_fix_h100.json). Integer work under no_grad.
+    # '((0)) + 1' is not comparable" (benchmarks/results/compile/compile_probe_bsfin_h100.json; with
+    # this break it compiles: compile/compile_probe_bsfin_fix_h100.json). Integer work under no_grad.
     @torch.compiler.disable
     def boundaries(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T) bool: True where a patch ends (causal)."""

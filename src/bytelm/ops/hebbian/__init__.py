@@ -19,7 +19,7 @@ _IMPLS = {"naive": naive_hebbian, "chunk": chunk_hebbian, "triton": triton_hebbi
 
 # auto picks fla's chunk_gla on CUDA: with pinned configs (triton.pin_fla_configs) it passed
 # tests/ops -m gpu and benchmarks/gpu_ops_check.py on the H100 (o, state and every grad within
-# 2.4e-3 relative RMS of the fp32 reference; benchmarks/results/gpu_ops_h100.json, 2026-11-25).
+# 2.4e-3 relative RMS of the fp32 reference; benchmarks/results/mixer/gpu_ops_h100.json, 2026-11-25).
 AUTO_TRITON = True
 
 

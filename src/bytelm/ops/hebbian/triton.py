@@ -126,9 +126,9 @@ def triton_hebbian(q, k, v, g, scale: float = 1.0, initial_state=None,
 def _fla_autograd(q, k, v, g, scale: float, h0, output_final_state: bool):
     """fla's own chunk_gla (its autograd.Function), with ``BYTELM_HEBBIAN_OP=fla``. fla marks it
     ``torch.compiler.disable``, so inside torch.compile every call is a graph break (60 compiled
-    regions per agiformer-31m training step on the H100; profile_train_agiformer_fla_h100.json).
+    regions per agiformer-31m training step on the H100; train_speed/profile_train_agiformer_fla_h100.json).
     The default, the custom op (``bytelm.ops.hebbian.op``), runs the same kernels in one graph
-    (profile_train_agiformer_custom_h100.json: 1 region, 55.1 against 74.3 ms per step)."""
+    (train_speed/profile_train_agiformer_custom_h100.json: 1 region, 55.1 against 74.3 ms per step)."""
     from fla.ops.gla import chunk_gla
 
     is_available()  # pins fla's kernel configs once (see pin_fla_configs)

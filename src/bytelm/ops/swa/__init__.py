@@ -22,8 +22,8 @@ _IMPLS = {"naive": naive_sliding_window_attention, "chunk": blocked_sliding_wind
 
 
 # auto picks flex_attention on CUDA inside a torch.compile'd model: it passed tests/ops -m gpu
-# and benchmarks/gpu_ops_check.py on the H100 (benchmarks/results/gpu_ops_h100.json,
-# pytest_gpu_h100.log, 2026-11-25). Eager callers (evaluation of a training run's bare model,
+# and benchmarks/gpu_ops_check.py on the H100 (benchmarks/results/mixer/gpu_ops_h100.json,
+# gpu_tests/pytest_gpu_h100.log, 2026-11-25). Eager callers (evaluation of a training run's bare model,
 # generation) get the blocked form: in a process that also trains a compiled model, flex's own
 # compiled wrapper ran into dynamo's recompile limit and fell back to flex's slow eager path
 # (docs/benchmarks.md, the curriculum runs).
