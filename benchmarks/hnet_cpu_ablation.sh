@@ -29,4 +29,5 @@ run E_res_muon hnet-30m $H --model.byte_lr_mult=1 --optim.name=muon & run F_gpt_
 # round 2 (where the per-step deficit sits): byte stages 1.5x wider, or 3 + 3 deep, from C
 run G_wide_bytes hnet-30m $H --model.byte_lr_mult=2 --model.d_byte=192 --model.byte_heads=3 &
 run H_deep_bytes hnet-30m $H --model.byte_lr_mult=2 --model.enc_layers=3 --model.dec_layers=3 & wait
+run I_wider_bytes hnet-30m $H --model.byte_lr_mult=2 --model.d_byte=256 --model.byte_heads=4
 $PY benchmarks/collect_runs.py --out benchmarks/results/hnet/cpu_ablation.json --command "bash benchmarks/hnet_cpu_ablation.sh $O" "$O"/runs/*

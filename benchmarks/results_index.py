@@ -27,7 +27,7 @@ STUDIES = {
     "curriculum": "curriculum", "live": "live learning", "ablations": "ablations",
     "optimizers": "optimizers", "flops": "FLOP counts", "sizes": "sizes", "patching": "patching",
     "prepare": "data preparation", "hardening": "hardening", "speedrun": "time to target",
-    "hnet": "hnet (hierarchical)",
+    "hnet": "hnet (hierarchical)", "lm_eval": "lm-evaluation-harness suite",
 }
 
 # files kept as a record although a later file replaces them: path -> note
