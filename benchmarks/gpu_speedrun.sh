@@ -35,7 +35,7 @@ for kv in $(baseline_recipe 1); do
     case "$kv" in --train.eval_every=*|--train.eval_bytes=*) continue ;; esac
     SETS+=(--set "${kv#--}")
 done
-SETS+=(--set eval.batch_size=64)
+# (the recipe sets eval.batch_size=64)
 if [ -z "$DRY" ]; then
     RUNS=${RUNS:-transformer-30m,agiformer-31m,bsfin-35m,hnet-30m}
     MUON_RUNS=${MUON_RUNS-transformer-30m,hnet-30m}

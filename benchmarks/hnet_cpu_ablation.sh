@@ -3,7 +3,9 @@
 # Wikipedia, validation every 100 steps on 200 KB, one thread per run, fp32. Same steps, same
 # data order: it compares what a step learns, not speed (the GPU job does that).
 #   bash benchmarks/hnet_cpu_ablation.sh OUT      (about 5 minutes per run, two at a time;
-#   runs already in OUT are kept, so a later round adds to an earlier one)
+#   runs already in OUT are kept, so a later round adds to an earlier one; ONLY="NAME ..." runs
+#   only those, RESULT names the result file, e.g. ONLY="I_wider_bytes J_wide_chunk6"
+#   RESULT=cpu_ablation_round3.json)
 set -eo pipefail
 O=${1:?usage: hnet_cpu_ablation.sh OUT}
 D=${SHARED:-../shared}/data/en/text
@@ -18,6 +20,7 @@ H="--model.d_byte=128 --model.byte_heads=2 --model.d_main=256 --model.main_layer
 run() {  # NAME PRESET [overrides]; a run whose summary exists is kept
     local n=$1 p=$2; shift 2
     [ -f "$O/runs/$n/summary.json" ] && return 0
+    [ -n "$ONLY" ] && [[ " $ONLY " != *" $n "* ]] && return 0  # ONLY="I_wider_bytes J_..."
     $PY -m bytelm train --preset "$p" --data "$O/en" --train.out_dir "$O/runs/$n" --train.steps=400 \
         --train.batch_size=16 --model.context=256 --optim.lr=1.5e-3 --optim.betas=0.9,0.95 \
         --optim.weight_decay=0.1 --optim.grad_clip=1.0 --optim.warmup_steps=60 --train.eval_every=100 \
@@ -29,5 +32,11 @@ run E_res_muon hnet-30m $H --model.byte_lr_mult=1 --optim.name=muon & run F_gpt_
 # round 2 (where the per-step deficit sits): byte stages 1.5x wider, or 3 + 3 deep, from C
 run G_wide_bytes hnet-30m $H --model.byte_lr_mult=2 --model.d_byte=192 --model.byte_heads=3 &
 run H_deep_bytes hnet-30m $H --model.byte_lr_mult=2 --model.enc_layers=3 --model.dec_layers=3 & wait
-run I_wider_bytes hnet-30m $H --model.byte_lr_mult=2 --model.d_byte=256 --model.byte_heads=4
-$PY benchmarks/collect_runs.py --out benchmarks/results/hnet/cpu_ablation.json --command "bash benchmarks/hnet_cpu_ablation.sh $O" "$O"/runs/*
+run I_wider_bytes hnet-30m $H --model.byte_lr_mult=2 --model.d_byte=256 --model.byte_heads=4 &
+# round 3 (from I, byte stages 2x wider): buy the speed back with a longer target chunk (fewer
+# main positions), or move a byte block from the encoder to the decoder
+W="--model.byte_lr_mult=2 --model.d_byte=256 --model.byte_heads=4"
+run J_wide_chunk6 hnet-30m $H $W --model.chunk_len=6 & wait
+run K_wide_enc1_dec3 hnet-30m $H $W --model.enc_layers=1 --model.dec_layers=3 &
+run L_wide_main_lr05 hnet-30m $H $W --model.main_lr_mult=0.5 & wait
+$PY benchmarks/collect_runs.py --out benchmarks/results/hnet/${RESULT:-cpu_ablation.json} --command "bash benchmarks/hnet_cpu_ablation.sh $O" "$O"/runs/*

@@ -103,7 +103,7 @@ def train_run(name, preset, opts, args, cmds) -> dict:
                                 for t in train[::max(1, len(train) // 20)] if "chunk_len" in t],
                wall_train_s=time.time() - t0)
     test_json = run / "test.json"
-    rc = sh(py + ["eval", str(run / "ckpt" / "best"), "--split", "test", "--batch-size", "16",
+    rc = sh(py + ["eval", str(run / "ckpt" / "best"), "--split", "test", "--batch-size", "64",
                   "--json", str(test_json)], cmds)
     if rc == 0:
         t = json.loads(test_json.read_text())
