@@ -206,6 +206,23 @@ def test_static_decoder_equals_full_forward(spec, fused, one_thread):
             assert dec.capacity() == 0
 
 
+def test_static_decoder_slot_buffer_sized_to_capacity(one_thread):
+    """A decoder of C bytes holds min(slots, C) main-network slots (a stream of C bytes keeps at
+    most C chunks) and still equals the full forward when every byte is a boundary."""
+    torch.manual_seed(0)
+    m = bytelm.create_model("hnet-tiny", chunker="fixed", patch_stride=1, max_chunks=64).eval()
+    C = 24
+    assert m.config.slots == 64
+    x = torch.randint(0, 256, (1, C), generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        full = m(x).logits
+        dec = m.build_static_decoder(1, capacity=C)
+        assert dec.main_k0.shape[2] == C + 1
+        out = [dec.prefill(x[:, :5])] + [dec.step(x[:, i])[:, None] for i in range(5, C)]
+    torch.testing.assert_close(torch.cat(out, 1), full, rtol=1e-4, atol=1e-4)
+    assert int(dec.chunks) == C
+
+
 def test_static_decoder_greedy_bytes_past_the_context(one_thread):
     """generate(decode="static") == recomputing the full forward at every byte, past the
     context (the decoder is rebuilt over the cropped window)."""

@@ -83,8 +83,12 @@ class HNetStaticDecoder(StaticDecoderBase):
                 self.register_buffer(f"{stage}_k{i}", torch.zeros(shape, device=dev, dtype=kv_dtype))
                 self.register_buffer(f"{stage}_v{i}", torch.zeros(shape, device=dev, dtype=kv_dtype))
         dh = c.d_main // c.main_heads
+        # a stream of `capacity` bytes keeps at most that many chunks, so min(slots, capacity)
+        # slots never overflow (the kept rule still counts against c.slots); each step attends
+        # over every slot, so the buffer is sized to the generation, not to the context
+        M = min(c.slots, capacity)
         for j in range(c.main_layers):  # slot M is the scratch slot of masked writes
-            self.register_buffer(f"main_k{j}", torch.zeros(B, c.main_heads, c.slots + 1, dh,
+            self.register_buffer(f"main_k{j}", torch.zeros(B, c.main_heads, M + 1, dh,
                                                            device=dev, dtype=kv_dtype))
             self.register_buffer(f"main_v{j}", torch.zeros_like(getattr(self, f"main_k{j}")))
         self.stream = None
