@@ -39,4 +39,8 @@ W="--model.byte_lr_mult=2 --model.d_byte=256 --model.byte_heads=4"
 run J_wide_chunk6 hnet-30m $H $W --model.chunk_len=6 & wait
 run K_wide_enc1_dec3 hnet-30m $H $W --model.enc_layers=1 --model.dec_layers=3 &
 run L_wide_main_lr05 hnet-30m $H $W --model.main_lr_mult=0.5 & wait
+# round 4: the two round-3 gains together (K + L), and with one more main block
+E="--model.enc_layers=1 --model.dec_layers=3 --model.main_lr_mult=0.5"
+run M_wide_e1d3_mlr05 hnet-30m $H $W $E &
+run N_wide_e1d3_mlr05_main5 hnet-30m $H $W $E --model.main_layers=5 & wait
 $PY benchmarks/collect_runs.py --out benchmarks/results/hnet/${RESULT:-cpu_ablation.json} --command "bash benchmarks/hnet_cpu_ablation.sh $O" "$O"/runs/*

@@ -165,6 +165,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--warmup", type=int, default=None,
                     help="untimed single-byte steps after the prefill (default: eager 0, "
                          "compiled 4 x the patch size, so every phase's graph is built)")
+    ap.add_argument("--decode-attention", default="sdpa", choices=["sdpa", "matmul"],
+                    help="how fixed-shape caches are read (StaticKVCache.attention)")
     ap.add_argument("--precision", default="auto")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--top", type=int, default=20)
@@ -172,7 +174,10 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
     args.argv = argv
+    from bytelm.nn.static_cache import StaticKVCache
+    StaticKVCache.attention = args.decode_attention
     res = run(args)
+    res["decode_attention"] = args.decode_attention
     write_json(res, args.out)
     print(res["summary"])
     for r in res["top_host_ops"][:12]:

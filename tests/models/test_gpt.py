@@ -62,3 +62,27 @@ def test_static_decoder_compiled_equals_full_forward(one_thread):
     # one graph for every position: what a CUDA graph replays
     assert counters["stats"]["unique_graphs"] == 1
     torch._dynamo.reset()
+
+
+def test_static_decoder_matmul_attention_equals_full_forward(one_thread, monkeypatch):
+    """Reading the fixed-shape caches with two matmuls and a masked softmax
+    (StaticKVCache.attention = "matmul") still equals the full forward."""
+    from bytelm.nn.static_cache import StaticKVCache
+    monkeypatch.setattr(StaticKVCache, "attention", "matmul")
+    check_static_decoder("transformer-tiny")
+
+
+def test_masked_decode_attention_equals_sdpa():
+    """masked_decode_attention == sdpa with the same bool mask (per-row masks too)."""
+    from bytelm.nn.attention import masked_decode_attention, sdpa
+    g = torch.Generator().manual_seed(0)
+    q = torch.randn(3, 2, 1, 8, generator=g)
+    k, v = torch.randn(2, 3, 2, 10, 8, generator=g)
+    mask = torch.arange(10)[None, None, None] <= torch.tensor([2, 5, 9])[:, None, None, None]
+    ref = sdpa(q, k, v, attn_mask=mask)
+    torch.testing.assert_close(masked_decode_attention(q, k, v, mask), ref, atol=1e-6, rtol=1e-5)
+    # a masked-out key changes nothing; a visible one does
+    k2 = k.clone()
+    k2[:, :, 4] += 1.0  # row 0 reads keys <= 2, row 1 keys <= 5
+    torch.testing.assert_close(masked_decode_attention(q, k2, v, mask)[0], ref[0])
+    assert not torch.allclose(masked_decode_attention(q, k2, v, mask)[1], ref[1])

@@ -29,6 +29,21 @@ def sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attn_mask: torch.Ten
     return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=is_causal)
 
 
+def masked_decode_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                            mask: torch.Tensor) -> torch.Tensor:
+    """Attention of a few new queries over a fixed-shape cache, as two batched matmuls and a
+    masked softmax (fp32) instead of ``F.scaled_dot_product_attention`` with a bool mask.
+
+    q (B, H, L, D); k, v (B, H, C, D); mask (b, 1, L, C) bool, True where a query may read the
+    key (b = 1 or B). Returns (B, H, L, D) in q's dtype. The same numbers as ``sdpa`` with
+    ``attn_mask=mask`` (tests equate them); meant for decoding, where L is 1 and SDPA's fused
+    kernels are built for long query blocks (benchmarks/decode_attention.py times both).
+    """
+    s = torch.matmul(q, k.transpose(-1, -2)).float() * (q.shape[-1] ** -0.5)
+    p = torch.softmax(s.masked_fill(~mask, float("-inf")), dim=-1)
+    return torch.matmul(p.to(v.dtype), v)
+
+
 @dataclass
 class KVCache:
     """Preallocated keys/values of one attention layer for incremental decoding.
@@ -108,5 +123,8 @@ class CausalSelfAttention(nn.Module):
             y = sdpa(q, k, v, is_causal=True)
         else:
             keys, vals, mask = cache.append(k, v)
-            y = sdpa(q, keys.to(q.dtype), vals.to(q.dtype), attn_mask=mask)
+            if mask is not None and getattr(cache, "attention", "sdpa") == "matmul":
+                y = masked_decode_attention(q, keys.to(q.dtype), vals.to(q.dtype), mask)
+            else:
+                y = sdpa(q, keys.to(q.dtype), vals.to(q.dtype), attn_mask=mask)
         return self.proj(y.transpose(1, 2).reshape(B, L, -1))

@@ -26,6 +26,10 @@ class StaticKVCache:
     k: torch.Tensor
     v: torch.Tensor
     pos: torch.Tensor
+    # how attention layers read this cache: "sdpa" (F.scaled_dot_product_attention with the
+    # bool mask) or "matmul" (nn.attention.masked_decode_attention); the same numbers, a class
+    # default so a benchmark can switch every decoder at once (benchmarks/profile_decode.py)
+    attention = "sdpa"
 
     @property
     def length(self) -> torch.Tensor:
