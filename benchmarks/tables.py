@@ -15,7 +15,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RES = ROOT / "benchmarks" / "results"
-DOCS = [ROOT / "README.md"]
+DOCS = [ROOT / "README.md", ROOT / "docs" / "hnet.md"]
 
 
 def _load(rel: str) -> dict:
@@ -60,7 +60,80 @@ def hnet_2_5min() -> str:
     return "\n".join(out)
 
 
-TABLES = {"equal_time_8min": equal_time_8min, "hnet_2_5min": hnet_2_5min}
+def _ablation(rows: list[tuple[str, str, str]]) -> str:
+    """A CPU-ablation table: (label, result file, run name) rows, validation bpb per eval."""
+    loaded = [(label, rel, next(r for r in _load(rel)["runs"] if r["name"] == name))
+              for label, rel, name in rows]
+    steps = [s for s, _ in loaded[0][2]["val_curve"]]
+    best = min(r["val_curve"][-1][1] for _, _, r in loaded)
+    out = ["| run | " + " | ".join(f"val bpb at step {s}" for s in steps) + " | chunk len (train, last) |",
+           "|---|" + "---:|" * (len(steps) + 1)]
+    for label, _, r in loaded:
+        vals = [f"{v:.3f}" for _, v in r["val_curve"]]
+        if r["val_curve"][-1][1] == best:
+            vals[-1] = f"**{vals[-1]}**"
+        cl = (r.get("last_train_stats") or {}).get("chunk_len")
+        out.append(f"| {label} | " + " | ".join(vals) + f" | {cl:.2f} |" if cl else
+                   f"| {label} | " + " | ".join(vals) + " | - |")
+    files = sorted({rel for _, rel, _ in rows})
+    out.append("\nFile" + ("s" if len(files) > 1 else "") + ": " +
+               ", ".join(f"`{f}`" for f in files) + " (400 steps, same data order, fp32, CPU).")
+    return "\n".join(out)
+
+
+R1, R2, R3, R4 = (f"hnet/cpu_ablation{s}.json" for s in ("", "_round2", "_round3", "_round4"))
+
+
+def hnet_ablation_1() -> str:
+    """Round 1: the residual projection, the byte stages' learning rate, Muon."""
+    return _ablation([
+        ("A: first version (`residual_proj=false`, byte LR 1x)", R1, "A_nores"),
+        ("B: + zero-init residual projection", R1, "B_res"),
+        ("C: B + byte stages at 2x LR (`byte_lr_mult=2`, now the preset)", R1, "C_res_blr2"),
+        ("E: B with `--optim.name=muon` (same LR)", R1, "E_res_muon"),
+        ("D: a Transformer, 4 layers at 192 (reference, not equal cost)", R1, "D_gpt"),
+        ("F: D with `--optim.name=muon`", R1, "F_gpt_muon")])
+
+
+def hnet_ablation_2() -> str:
+    """Round 2: where the per-step deficit sits (byte-stage width and depth)."""
+    return _ablation([
+        ("C: byte stages 2 + 2 at 128 (rerun)", R2, "C_res_blr2"),
+        ("G: byte stages 1.5x wider (192)", R2, "G_wide_bytes"),
+        ("H: byte stages 3 + 3 deep", R2, "H_deep_bytes"),
+        ("I: byte stages 2x wider (256)", R2, "I_wider_bytes")])
+
+
+def hnet_ablation_3() -> str:
+    """Rounds 3 and 4: from I, chunk length, encoder/decoder split, main-network LR."""
+    rows = [("I (rerun)", R3, "I_wider_bytes"),
+            ("J: I + target chunk 6 bytes (fewer main positions)", R3, "J_wide_chunk6"),
+            ("K: I with 1 encoder + 3 decoder blocks", R3, "K_wide_enc1_dec3"),
+            ("L: I + main network at half the learning rate (`main_lr_mult=0.5`)", R3, "L_wide_main_lr05")]
+    if (RES / R4).exists():
+        rows += [("M: K + L", R4, "M_wide_e1d3_mlr05"),
+                 ("N: M + a fifth main block", R4, "N_wide_e1d3_mlr05_main5")]
+    return _ablation(rows)
+
+
+def hnet_wide_2_5min() -> str:
+    """Wider byte stages on one H100, 2.5 minutes each, one job."""
+    rel = "hnet/equal_time_2.5min_wide_h100.json"
+    d = _load(rel)
+    out = [f"| model (2.5 min each, one {d['device']} job, {d['date']}) | params | MFLOP/byte | "
+           "steps | overall / steady bytes/s | test bpb |", "|---|---:|---:|---:|---:|---:|"]
+    for r in d["runs"]:
+        ts = r["train_summary"]
+        out.append(f"| `{r['name']}` | {r['n_params'] / 1e6:.1f} M | {r['flops_per_byte'] / 1e6:.1f} | "
+                   f"{ts['steps']:,} | {ts['bytes_per_s'] / 1e6:.2f} M / "
+                   f"{ts['steady_bytes_per_s'] / 1e6:.2f} M | {r['test']['bpb']:.3f} |")
+    out.append(f"\nFile: `{rel}` (commit {d['git_commit'][:7]}).")
+    return "\n".join(out)
+
+
+TABLES = {"equal_time_8min": equal_time_8min, "hnet_2_5min": hnet_2_5min,
+          "hnet_ablation_1": hnet_ablation_1, "hnet_ablation_2": hnet_ablation_2,
+          "hnet_ablation_3": hnet_ablation_3, "hnet_wide_2_5min": hnet_wide_2_5min}
 MARK = re.compile(r"(<!-- table:(\w+) -->\n)(.*?)(<!-- /table:\2 -->)", re.S)
 
 
