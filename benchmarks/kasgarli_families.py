@@ -18,7 +18,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from bytelm.bench.report import write_json  # noqa: E402
 from bytelm.errors import UserError  # noqa: E402
 from bytelm.experiments.kasgarli import best_bpe, read_result  # noqa: E402
-from bytelm.registry import create_model  # noqa: E402
+from bytelm.registry import config_from_dict, create_model  # noqa: E402
 
 
 def _selection(ref: dict) -> str:
@@ -34,6 +34,8 @@ def load(paths: list[str]) -> list[dict]:
         res = [read_result(p) for p in paths]
     except UserError as e:
         raise SystemExit(str(e)) from None
+    for r in res:  # a result may name its column ("label": a preset with overrides)
+        r["preset"] = r.get("label", r["preset"])
     first = res[0]
     for p, r in zip(paths[1:], res[1:]):
         for key in ("mode", "splits", "bytes_per_language"):
@@ -49,8 +51,13 @@ def load(paths: list[str]) -> list[dict]:
     return res
 
 
-def _size(preset: str, seq_len: int) -> dict:
-    model = create_model(preset)
+def _size(preset: str, seq_len: int, model_cfg: dict | None = None) -> dict:
+    """Parameters and FLOPs per byte of the model a result trained: its recorded config
+    (``model``: the preset with its --model.* overrides) when it has one, else the preset."""
+    if model_cfg:
+        model = create_model(config_from_dict(model_cfg))
+    else:
+        model = create_model(preset)
     return {"n_params": model.n_params(), "flops_per_byte": model.flops_per_byte(seq_len)}
 
 
@@ -83,7 +90,7 @@ def combine(res: list[dict], paths: list[str]) -> dict:
             "content_controlled": res[0]["content_controlled"], "corpus": res[0]["corpus"],
             "bytes_per_language": res[0]["bytes_per_language"],
             "runs": [{**{k: r[k] for k in ("preset", "steps", "batch_size", "seq_len")},
-                      **_size(r["preset"], r["seq_len"])} for r in res],
+                      **_size(r["preset"], r["seq_len"], r.get("model"))} for r in res],
             "presets": [r["preset"] for r in res], "bpe_from": ref and ref["preset"],
             "bpe_note": ref and "BPE: the same Transformer as bpe_from over BPE tokens, at most its "
                                 "training FLOPs; vocabulary: lowest validation bpb; " +

@@ -15,7 +15,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RES = ROOT / "benchmarks" / "results"
-DOCS = [ROOT / "README.md", ROOT / "docs" / "hnet.md"]
+DOCS = [ROOT / "README.md", ROOT / "docs" / "hnet.md", ROOT / "docs" / "results.md"]
 
 
 def _load(rel: str) -> dict:
@@ -131,7 +131,26 @@ def hnet_wide_2_5min() -> str:
     return "\n".join(out)
 
 
-TABLES = {"equal_time_8min": equal_time_8min, "hnet_2_5min": hnet_2_5min,
+def kasgarli_hnet_cpu_preview() -> str:
+    """The Kasgarli CPU preview of every family, hnet included (kasgarli_families.py's file)."""
+    rel = "kasgarli/kasgarli_families5_cpu_preview.json"
+    d = _load(rel)
+    ps = d["presets"]
+    out = ["| lang | " + " | ".join(f"{p}: bpb" for p in ps) + " | best BPE (vocab) | " +
+           " | ".join(f"{p} - BPE" for p in ps) + " |", "|---|" + "---:|" * (2 * len(ps) + 1)]
+    for row in d["languages"]:
+        best = min(row["bytes"][p]["bpb"] for p in ps)
+        vals = [(f"**{row['bytes'][p]['bpb']:.3f}**" if row["bytes"][p]["bpb"] == best else
+                 f"{row['bytes'][p]['bpb']:.3f}") for p in ps]
+        gaps = [f"{row['gap_to_bpe'][p]:+.3f}" for p in ps]
+        out.append(f"| {row['lang']} | " + " | ".join(vals) +
+                   f" | {row['best_bpe_bpb']:.3f} ({row['best_bpe_vocab']}) | " + " | ".join(gaps) + " |")
+    out.append(f"\nFile: `{rel}`; FLOPs per byte: " + ", ".join(
+        f"{r['preset']} {r['flops_per_byte'] / 1e6:.2f} M" for r in d["runs"]) + ".")
+    return "\n".join(out)
+
+
+TABLES = {"kasgarli_hnet_cpu_preview": kasgarli_hnet_cpu_preview, "equal_time_8min": equal_time_8min, "hnet_2_5min": hnet_2_5min,
           "hnet_ablation_1": hnet_ablation_1, "hnet_ablation_2": hnet_ablation_2,
           "hnet_ablation_3": hnet_ablation_3, "hnet_wide_2_5min": hnet_wide_2_5min}
 MARK = re.compile(r"(<!-- table:(\w+) -->\n)(.*?)(<!-- /table:\2 -->)", re.S)

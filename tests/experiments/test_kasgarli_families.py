@@ -31,6 +31,20 @@ def test_families_side_by_side(shared_data, tmp_path, one_thread):
         for p, r in runs.items():  # every family against the Transformer's BPE
             assert row["bytes"][p]["bpb"] == r["languages"][i]["test"]["bpb"]
             assert row["gap_to_bpe"][p] == pytest.approx(row["bytes"][p]["bpb"] - bpe)
+    # a run with --model.* overrides records its config and is sized by it, under its label
+    w = tmp_path / "w"
+    assert run_cli(["kasgarli", "--preset", "transformer-tiny", "--model.n_layers=3",
+                    "--out", str(w)] + common) == 0
+    wres = json.loads((w / "kasgarli.json").read_text())
+    assert wres["model"]["n_layers"] == 3
+    wres["label"] = "transformer-tiny-3l"
+    (w / "kasgarli.json").write_text(json.dumps(wres))
+    mod.main([str(t / "kasgarli.json"), str(w / "kasgarli.json"), "--out", str(out)])
+    res = json.loads(out.read_text())
+    import bytelm
+    sizes = {r["preset"]: r["n_params"] for r in res["runs"]}
+    assert sizes == {"transformer-tiny": bytelm.create_model("transformer-tiny").n_params(),
+                     "transformer-tiny-3l": bytelm.create_model("transformer-tiny", n_layers=3).n_params()}
     # another byte budget is not comparable
     assert run_cli(["kasgarli", "--preset", "bsfin-tiny", "--out", str(b)] + common[:-1]) == 0
     with pytest.raises(SystemExit, match="bytes_per_language"):

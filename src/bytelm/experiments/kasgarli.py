@@ -17,6 +17,7 @@ Monolingual mode (the seed's form, NOT content-controlled): a different text per
 truncated to the same number of bytes (the same fraction of every file), each file cut 90/5/5 by
 bytes at line boundaries.
 """
+import dataclasses
 import logging
 import math
 from pathlib import Path
@@ -293,6 +294,8 @@ def run_kasgarli(mode: str, langs: list[str], out_dir, preset: str, steps: int,
                      if mode == "parallel" else
                      "NOT content-controlled: different texts per language, equal byte size"),
             "preset": preset, "steps": steps, "threshold_bpb": threshold,
+            # the resolved model config (preset + --model.* overrides), so a result can be sized
+            "model": dataclasses.asdict(cfg_used.model) if cfg_used.model is not None else None,
             "batch_size": cfg_used.train.batch_size, "seq_len": cfg_used.seq_len,
             "eval_every": cfg_used.train.eval_every,
             "bytes_per_language": steps * cfg_used.train.batch_size * cfg_used.seq_len *
