@@ -131,6 +131,41 @@ def hnet_wide_2_5min() -> str:
     return "\n".join(out)
 
 
+def baseline_30m() -> str:
+    """The seed-era families on the baseline's benchmarks (one H100 run each)."""
+    runs = [("`transformer-30m`, English Wikipedia (72 MB)", "baseline_en"),
+            ("`transformer-30m`, Turkish text (4.4 MB)", "baseline_tr"),
+            ("`agiformer-31m`, English Wikipedia", "agiformer_en"),
+            ("`agiformer-31m`, Turkish text", "agiformer_tr"),
+            ("`bsfin-35m` (babylon), English Wikipedia", "bsfin_en_babylon_qkmem"),
+            ("`bsfin-35m` (babylon), Turkish text", "bsfin_tr_babylon_qkmem"),
+            ("`bsfin-35m` (babylon, norms off), English Wikipedia", "bsfin_en_babylon"),
+            ("`bsfin-35m` (entropy-model, norms off), English Wikipedia", "bsfin_en_entropy-model"),
+            ("`bsfin-35m` (babylon, eager, norms off), Turkish text", "bsfin_tr_babylon"),
+            ("`bsfin-35m` (entropy-model, norms off), Turkish text", "bsfin_tr_entropy-model")]
+    out = ["| run | time budget (measured training) | bytes seen | test bpb | test bits/char | "
+           "steady bytes/s | MFU | peak memory |", "|---|---|---|---|---|---|---|---|"]
+    for label, f in runs:
+        rel = f"equal_time_30m/{f}.json"
+        d = _load(rel)
+        ts = d["train_summary"]
+        budget = next(float(a.split("=")[1]) for c in d["commands"] for a in c.split()
+                      if a.startswith("--train.time_budget_min="))
+        test = f"{d['test']['bpb']:.3f}"
+        if "_tr" in f:  # the old Turkish test split: half of it the book index since cut
+            test += f" (val {ts['best_val_bpb']:.3f})"
+        elif d["test"]["bpb"] > 1.9:
+            test += " (collapsed)"
+        out.append(f"| {label} | {budget:g} min ({ts['train_time_s'] / 60:.1f} min) | "
+                   f"{ts['bytes_seen'] / 1e6:,.0f} M | {test} | {d['test']['bits_per_char']:.3f} | "
+                   f"{ts['steady_bytes_per_s'] / 1e6:.2f} M | {100 * _mfu_now(rel):.1f}% | "
+                   f"{ts['peak_memory_gib']:.1f} GiB |")
+    out.append("\nFiles: `equal_time_30m/<run>.json` (baseline_en, baseline_tr, agiformer_en, ...); "
+               "Turkish test bpb on the test split of then (217,578 bytes, 49.8% of them the book "
+               "index that `../shared/data` has since cut), so only its val column is comparable.")
+    return "\n".join(out)
+
+
 def _kasgarli_families(rel: str) -> str:
     """Test bpb per language and family, the best BPE model and each family's gap to it."""
     d = _load(rel)
@@ -159,7 +194,7 @@ def kasgarli_bible_31m() -> str:
     return _kasgarli_families("kasgarli/kasgarli_bible_families.json")
 
 
-TABLES = {"kasgarli_hnet_cpu_preview": kasgarli_hnet_cpu_preview,
+TABLES = {"baseline_30m": baseline_30m, "kasgarli_hnet_cpu_preview": kasgarli_hnet_cpu_preview,
           "kasgarli_bible_31m": kasgarli_bible_31m, "equal_time_8min": equal_time_8min, "hnet_2_5min": hnet_2_5min,
           "hnet_ablation_1": hnet_ablation_1, "hnet_ablation_2": hnet_ablation_2,
           "hnet_ablation_3": hnet_ablation_3, "hnet_wide_2_5min": hnet_wide_2_5min}
