@@ -15,7 +15,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RES = ROOT / "benchmarks" / "results"
-DOCS = [ROOT / "README.md", ROOT / "docs" / "hnet.md", ROOT / "docs" / "results.md"]
+DOCS = [ROOT / "README.md", ROOT / "docs" / "hnet.md", ROOT / "docs" / "results.md",
+        ROOT / "docs" / "benchmarks.md"]
 
 
 def _load(rel: str) -> dict:
@@ -166,6 +167,32 @@ def baseline_30m() -> str:
     return "\n".join(out)
 
 
+def _rate(v: float) -> str:
+    return f"{v / 1e3:.0f} K" if v >= 1e5 else (f"{v / 1e3:.1f} K" if v >= 1e4 else f"{v:,.0f}")
+
+
+def generate_fast() -> str:
+    """``bytelm bench generate --decode auto`` for every family on one H100 (two calls)."""
+    files = ["generate/bench_generate_fast_transformer_hnet_h100.json",
+             "generate/bench_generate_fast_agiformer_bsfin_h100_partial.json"]
+    rows = {}
+    for rel in files:
+        for r in _load(rel)["rows"]:
+            if r["status"] == "ok":
+                rows[(r["model"], r["batch"], r["context"])] = r
+    models = ["transformer-30m", "agiformer-31m", "hnet-30m", "bsfin-35m"]
+    cols = [(1, 1024), (1, 16384), (64, 1024), (64, 16384)]
+    out = ["| model | 1K, 1 stream | 16K, 1 stream | 1K, 64 streams | 16K, 64 streams | "
+           "TTFB 1K / 16K (1 stream) |", "|---|---:|---:|---:|---:|---:|"]
+    for m in models:
+        cells = [_rate(rows[(m, b, c)]["bytes_per_s"]) if (m, b, c) in rows else "-" for b, c in cols]
+        t = [rows.get((m, 1, c), {}).get("ttfb_ms") for c in (1024, 16384)]
+        ttfb = f"{t[0]:.1f} / {t[1]:.1f} ms" if None not in t else "-"
+        out.append(f"| {m} | " + " | ".join(cells) + f" | {ttfb} |")
+    out.append("\n(bytes/s in total over the streams.) Files: " + ", ".join(f"`{f}`" for f in files) + ".")
+    return "\n".join(out)
+
+
 def _kasgarli_families(rel: str) -> str:
     """Test bpb per language and family, the best BPE model and each family's gap to it."""
     d = _load(rel)
@@ -194,7 +221,7 @@ def kasgarli_bible_31m() -> str:
     return _kasgarli_families("kasgarli/kasgarli_bible_families.json")
 
 
-TABLES = {"baseline_30m": baseline_30m, "kasgarli_hnet_cpu_preview": kasgarli_hnet_cpu_preview,
+TABLES = {"baseline_30m": baseline_30m, "generate_fast": generate_fast, "kasgarli_hnet_cpu_preview": kasgarli_hnet_cpu_preview,
           "kasgarli_bible_31m": kasgarli_bible_31m, "equal_time_8min": equal_time_8min, "hnet_2_5min": hnet_2_5min,
           "hnet_ablation_1": hnet_ablation_1, "hnet_ablation_2": hnet_ablation_2,
           "hnet_ablation_3": hnet_ablation_3, "hnet_wide_2_5min": hnet_wide_2_5min}
