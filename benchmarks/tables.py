@@ -193,6 +193,38 @@ def generate_fast() -> str:
     return "\n".join(out)
 
 
+def speedrun_cpu() -> str:
+    """``bytelm bench speedrun`` on CPU: the table its JSON holds (written by the benchmark)."""
+    rel = "speedrun/speedrun_cpu.json"
+    return _load(rel)["table"].rstrip() + f"\n\nFile: `{rel}` (commit {_load(rel)['git_commit'][:7]})."
+
+
+def _compile_scope(rel: str) -> str:
+    rows = {}
+    for r in _load(rel)["rows"]:
+        if r.get("status") == "ok":
+            rows.setdefault(r["preset"], {})[r["compile_scope"]] = r
+    out = ["| preset | first step, whole model | first step, blocks | median step, whole model | "
+           "median step, blocks |", "|---|---:|---:|---:|---:|"]
+    for p, by in rows.items():
+        if {"model", "blocks"} <= set(by):
+            m, b = by["model"], by["blocks"]
+            out.append(f"| {p} | {m['first_step_s']:.1f} s | {b['first_step_s']:.1f} s | "
+                       f"{m['step_ms']:,.1f} ms | {b['step_ms']:,.1f} ms |")
+    out.append(f"\nFile: `{rel}`.")
+    return "\n".join(out)
+
+
+def compile_scope_cpu() -> str:
+    """Whole-model vs per-block compilation, 2 CPU cores."""
+    return _compile_scope("compile/compile_scope_cpu.json")
+
+
+def compile_scope_h100() -> str:
+    """Whole-model vs per-block compilation, one H100."""
+    return _compile_scope("compile/compile_scope_h100.json")
+
+
 def _kasgarli_families(rel: str) -> str:
     """Test bpb per language and family, the best BPE model and each family's gap to it."""
     d = _load(rel)
@@ -221,7 +253,8 @@ def kasgarli_bible_31m() -> str:
     return _kasgarli_families("kasgarli/kasgarli_bible_families.json")
 
 
-TABLES = {"baseline_30m": baseline_30m, "generate_fast": generate_fast, "kasgarli_hnet_cpu_preview": kasgarli_hnet_cpu_preview,
+TABLES = {"speedrun_cpu": speedrun_cpu, "compile_scope_cpu": compile_scope_cpu,
+          "compile_scope_h100": compile_scope_h100, "baseline_30m": baseline_30m, "generate_fast": generate_fast, "kasgarli_hnet_cpu_preview": kasgarli_hnet_cpu_preview,
           "kasgarli_bible_31m": kasgarli_bible_31m, "equal_time_8min": equal_time_8min, "hnet_2_5min": hnet_2_5min,
           "hnet_ablation_1": hnet_ablation_1, "hnet_ablation_2": hnet_ablation_2,
           "hnet_ablation_3": hnet_ablation_3, "hnet_wide_2_5min": hnet_wide_2_5min}
