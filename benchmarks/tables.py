@@ -193,10 +193,17 @@ def generate_fast() -> str:
     return "\n".join(out)
 
 
-def speedrun_cpu() -> str:
-    """``bytelm bench speedrun`` on CPU: the table its JSON holds (written by the benchmark)."""
-    rel = "speedrun/speedrun_cpu.json"
+def _speedrun(rel: str) -> str:
+    """``bytelm bench speedrun``: the table its JSON holds (written by the benchmark)."""
     return _load(rel)["table"].rstrip() + f"\n\nFile: `{rel}` (commit {_load(rel)['git_commit'][:7]})."
+
+
+def speedrun_cpu() -> str:
+    return _speedrun("speedrun/speedrun_cpu.json")
+
+
+def speedrun_muon_cpu() -> str:
+    return _speedrun("speedrun/speedrun_muon_cpu.json")
 
 
 def _compile_scope(rel: str) -> str:
@@ -253,7 +260,7 @@ def kasgarli_bible_31m() -> str:
     return _kasgarli_families("kasgarli/kasgarli_bible_families.json")
 
 
-TABLES = {"speedrun_cpu": speedrun_cpu, "compile_scope_cpu": compile_scope_cpu,
+TABLES = {"speedrun_cpu": speedrun_cpu, "speedrun_muon_cpu": speedrun_muon_cpu, "compile_scope_cpu": compile_scope_cpu,
           "compile_scope_h100": compile_scope_h100, "baseline_30m": baseline_30m, "generate_fast": generate_fast, "kasgarli_hnet_cpu_preview": kasgarli_hnet_cpu_preview,
           "kasgarli_bible_31m": kasgarli_bible_31m, "equal_time_8min": equal_time_8min, "hnet_2_5min": hnet_2_5min,
           "hnet_ablation_1": hnet_ablation_1, "hnet_ablation_2": hnet_ablation_2,
