@@ -43,4 +43,8 @@ run L_wide_main_lr05 hnet-30m $H $W --model.main_lr_mult=0.5 & wait
 E="--model.enc_layers=1 --model.dec_layers=3 --model.main_lr_mult=0.5"
 run M_wide_e1d3_mlr05 hnet-30m $H $W $E &
 run N_wide_e1d3_mlr05_main5 hnet-30m $H $W $E --model.main_layers=5 & wait
+# round 5 (from M): window attention in the byte stages (the speed lever on a GPU), or byte
+# stages 3x wide
+run O_M_swa64 hnet-30m $H $W $E --model.byte_mixer=swa --model.window=64 &
+run P_M_bytes384 hnet-30m $H $E --model.byte_lr_mult=2 --model.d_byte=384 --model.byte_heads=6 & wait
 $PY benchmarks/collect_runs.py --out benchmarks/results/hnet/${RESULT:-cpu_ablation.json} --command "bash benchmarks/hnet_cpu_ablation.sh $O" "$O"/runs/*
