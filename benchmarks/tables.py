@@ -232,6 +232,18 @@ def compile_scope_h100() -> str:
     return _compile_scope("compile/compile_scope_h100.json")
 
 
+def optimizers_cpu() -> str:
+    """EnhancedSGD vs AdamW vs SGD (benchmarks/optimizers.py), sorted by validation bpb."""
+    rel = "optimizers/optimizers.json"
+    runs = sorted(_load(rel)["runs"], key=lambda r: r["final_val_bpb"])
+    out = ["| optimizer | val bpb | test bpb |", "|---|---:|---:|"]
+    for r in runs:
+        out.append(f"| {r['label']} (`{r['key']}`) | {r['final_val_bpb']:.3f} | "
+                   f"{r['test_bpb']:.3f} |")
+    out.append(f"\nFile: `{rel}`.")
+    return "\n".join(out)
+
+
 def _kasgarli_families(rel: str) -> str:
     """Test bpb per language and family, the best BPE model and each family's gap to it."""
     d = _load(rel)
@@ -260,7 +272,7 @@ def kasgarli_bible_31m() -> str:
     return _kasgarli_families("kasgarli/kasgarli_bible_families.json")
 
 
-TABLES = {"speedrun_cpu": speedrun_cpu, "speedrun_muon_cpu": speedrun_muon_cpu, "compile_scope_cpu": compile_scope_cpu,
+TABLES = {"optimizers_cpu": optimizers_cpu, "speedrun_cpu": speedrun_cpu, "speedrun_muon_cpu": speedrun_muon_cpu, "compile_scope_cpu": compile_scope_cpu,
           "compile_scope_h100": compile_scope_h100, "baseline_30m": baseline_30m, "generate_fast": generate_fast, "kasgarli_hnet_cpu_preview": kasgarli_hnet_cpu_preview,
           "kasgarli_bible_31m": kasgarli_bible_31m, "equal_time_8min": equal_time_8min, "hnet_2_5min": hnet_2_5min,
           "hnet_ablation_1": hnet_ablation_1, "hnet_ablation_2": hnet_ablation_2,
