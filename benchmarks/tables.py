@@ -244,6 +244,22 @@ def optimizers_cpu() -> str:
     return "\n".join(out)
 
 
+def live_forgetting() -> str:
+    """Continual learning on an English stream after Turkish (benchmarks/live_forgetting.py)."""
+    rel = "live/live_forgetting.json"
+    d = _load(rel)
+    out = ["| variant | Turkish (original) bpb before -> after | English (new) bpb before -> after | "
+           "mean grad scale |", "|---|---|---|---|"]
+    for v in d["variants"]:
+        name = ("importance scaling" if v["importance"] else "plain fine-tuning") if not v["replay"] \
+            else (f"importance + replay {v['replay']:g}" if v["importance"] else f"replay {v['replay']:g}")
+        out.append(f"| {name} | {v['original_before']:.3f} -> {v['original_after']:.3f} "
+                   f"({v['original_after'] - v['original_before']:+.2f}) | {v['new_before']:.3f} -> "
+                   f"{v['new_after']:.3f} | {v['mean_grad_scale']:.3f} |")
+    out.append(f"\nFile: `{rel}`.")
+    return "\n".join(out)
+
+
 def _kasgarli_families(rel: str) -> str:
     """Test bpb per language and family, the best BPE model and each family's gap to it."""
     d = _load(rel)
@@ -272,7 +288,7 @@ def kasgarli_bible_31m() -> str:
     return _kasgarli_families("kasgarli/kasgarli_bible_families.json")
 
 
-TABLES = {"optimizers_cpu": optimizers_cpu, "speedrun_cpu": speedrun_cpu, "speedrun_muon_cpu": speedrun_muon_cpu, "compile_scope_cpu": compile_scope_cpu,
+TABLES = {"optimizers_cpu": optimizers_cpu, "live_forgetting": live_forgetting, "speedrun_cpu": speedrun_cpu, "speedrun_muon_cpu": speedrun_muon_cpu, "compile_scope_cpu": compile_scope_cpu,
           "compile_scope_h100": compile_scope_h100, "baseline_30m": baseline_30m, "generate_fast": generate_fast, "kasgarli_hnet_cpu_preview": kasgarli_hnet_cpu_preview,
           "kasgarli_bible_31m": kasgarli_bible_31m, "equal_time_8min": equal_time_8min, "hnet_2_5min": hnet_2_5min,
           "hnet_ablation_1": hnet_ablation_1, "hnet_ablation_2": hnet_ablation_2,
