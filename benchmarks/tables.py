@@ -260,6 +260,22 @@ def live_forgetting() -> str:
     return "\n".join(out)
 
 
+def mixer_h100() -> str:
+    """``bytelm bench mixer`` on one H100: one mixing op forward + backward, ms."""
+    rel = "mixer/bench_mixer_h100.json"
+    rows = {(r["op"], r["impl"], r["T"]): r for r in _load(rel)["rows"] if r["status"] == "ok"}
+    cols = [("SDPA flash (full causal)", "sdpa", "sdpa"), ("SWA flex (W 512)", "swa", "triton"),
+            ("SWA blocked", "swa", "chunk"), ("linear attn (fla)", "linear", "triton"),
+            ("Hebbian fla chunk_gla", "hebbian", "triton"), ("Hebbian PyTorch chunked", "hebbian", "chunk")]
+    Ts = sorted({t for _, _, t in rows})
+    out = ["| T | " + " | ".join(c[0] for c in cols) + " |", "|---:|" + "---:|" * len(cols)]
+    for T in Ts:
+        out.append(f"| {T:,} | " + " | ".join(
+            f"{rows[(o, i, T)]['median_ms']:.2f}" if (o, i, T) in rows else "-" for _, o, i in cols) + " |")
+    out.append(f"\nFile: `{rel}` (the naive references are in the file too).")
+    return "\n".join(out)
+
+
 def _kasgarli_families(rel: str) -> str:
     """Test bpb per language and family, the best BPE model and each family's gap to it."""
     d = _load(rel)
@@ -288,7 +304,7 @@ def kasgarli_bible_31m() -> str:
     return _kasgarli_families("kasgarli/kasgarli_bible_families.json")
 
 
-TABLES = {"optimizers_cpu": optimizers_cpu, "live_forgetting": live_forgetting, "speedrun_cpu": speedrun_cpu, "speedrun_muon_cpu": speedrun_muon_cpu, "compile_scope_cpu": compile_scope_cpu,
+TABLES = {"mixer_h100": mixer_h100, "optimizers_cpu": optimizers_cpu, "live_forgetting": live_forgetting, "speedrun_cpu": speedrun_cpu, "speedrun_muon_cpu": speedrun_muon_cpu, "compile_scope_cpu": compile_scope_cpu,
           "compile_scope_h100": compile_scope_h100, "baseline_30m": baseline_30m, "generate_fast": generate_fast, "kasgarli_hnet_cpu_preview": kasgarli_hnet_cpu_preview,
           "kasgarli_bible_31m": kasgarli_bible_31m, "equal_time_8min": equal_time_8min, "hnet_2_5min": hnet_2_5min,
           "hnet_ablation_1": hnet_ablation_1, "hnet_ablation_2": hnet_ablation_2,
