@@ -276,6 +276,25 @@ def mixer_h100() -> str:
     return "\n".join(out)
 
 
+def train_speed_h100() -> str:
+    """``bytelm bench train --compile`` at equal bytes per step, 1K and 16K context (H100)."""
+    files = ["train_speed/bench_train_transformer_h100.json", "train_speed/bench_train_agiformer_h100.json"]
+    out = ["| model | context | batch | ms/step | bytes/s | MFU (989 datasheet / matmul measured in "
+           "the same call) | peak GiB |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for rel in files:
+        d = _load(rel)
+        ceil = d["ceilings"]["matmul_tflops_measured"]
+        for r in d["rows"]:
+            if r["status"] != "ok":
+                continue
+            out.append(f"| {r['preset']} | {r['seq_len']:,} | {r['batch']} | {r['step_ms']:.1f} | "
+                       f"{r['bytes_per_s']:,.0f} | {100 * r['mfu']:.1f}% / {100 * r['mfu_vs_measured']:.1f}% "
+                       f"({ceil:.0f} TFLOP/s) | {r['peak_memory_gib']:.1f} |")
+    out.append("\nFiles: " + ", ".join(f"`{f}`" for f in files) +
+               " (MFU with the `flops_per_byte` of the run's date).")
+    return "\n".join(out)
+
+
 def _kasgarli_families(rel: str) -> str:
     """Test bpb per language and family, the best BPE model and each family's gap to it."""
     d = _load(rel)
@@ -304,7 +323,7 @@ def kasgarli_bible_31m() -> str:
     return _kasgarli_families("kasgarli/kasgarli_bible_families.json")
 
 
-TABLES = {"mixer_h100": mixer_h100, "optimizers_cpu": optimizers_cpu, "live_forgetting": live_forgetting, "speedrun_cpu": speedrun_cpu, "speedrun_muon_cpu": speedrun_muon_cpu, "compile_scope_cpu": compile_scope_cpu,
+TABLES = {"mixer_h100": mixer_h100, "train_speed_h100": train_speed_h100, "optimizers_cpu": optimizers_cpu, "live_forgetting": live_forgetting, "speedrun_cpu": speedrun_cpu, "speedrun_muon_cpu": speedrun_muon_cpu, "compile_scope_cpu": compile_scope_cpu,
           "compile_scope_h100": compile_scope_h100, "baseline_30m": baseline_30m, "generate_fast": generate_fast, "kasgarli_hnet_cpu_preview": kasgarli_hnet_cpu_preview,
           "kasgarli_bible_31m": kasgarli_bible_31m, "equal_time_8min": equal_time_8min, "hnet_2_5min": hnet_2_5min,
           "hnet_ablation_1": hnet_ablation_1, "hnet_ablation_2": hnet_ablation_2,
