@@ -295,6 +295,21 @@ def train_speed_h100() -> str:
     return "\n".join(out)
 
 
+def generate_first_h100() -> str:
+    """The first ``bytelm bench generate`` table (eager decoding, before the static caches)."""
+    rel = "generate/bench_generate_h100.json"
+    out = ["| model | batch | prompt | time to first byte | bytes/s per stream | bytes/s total |",
+           "|---|---:|---:|---:|---:|---:|"]
+    for r in _load(rel)["rows"]:
+        if r["status"] != "ok":
+            out.append(f"| {r['model']} | {r['batch']} | {r['context']:,} | {r['status']} | | |")
+            continue
+        out.append(f"| {r['model']} | {r['batch']} | {r['context']:,} | {r['ttfb_ms']:.1f} ms | "
+                   f"{r['bytes_per_s_per_stream']:,.0f} | {r['bytes_per_s']:,.0f} |")
+    out.append(f"\nFile: `{rel}`.")
+    return "\n".join(out)
+
+
 def _kasgarli_families(rel: str) -> str:
     """Test bpb per language and family, the best BPE model and each family's gap to it."""
     d = _load(rel)
@@ -323,7 +338,7 @@ def kasgarli_bible_31m() -> str:
     return _kasgarli_families("kasgarli/kasgarli_bible_families.json")
 
 
-TABLES = {"mixer_h100": mixer_h100, "train_speed_h100": train_speed_h100, "optimizers_cpu": optimizers_cpu, "live_forgetting": live_forgetting, "speedrun_cpu": speedrun_cpu, "speedrun_muon_cpu": speedrun_muon_cpu, "compile_scope_cpu": compile_scope_cpu,
+TABLES = {"generate_first_h100": generate_first_h100, "mixer_h100": mixer_h100, "train_speed_h100": train_speed_h100, "optimizers_cpu": optimizers_cpu, "live_forgetting": live_forgetting, "speedrun_cpu": speedrun_cpu, "speedrun_muon_cpu": speedrun_muon_cpu, "compile_scope_cpu": compile_scope_cpu,
           "compile_scope_h100": compile_scope_h100, "baseline_30m": baseline_30m, "generate_fast": generate_fast, "kasgarli_hnet_cpu_preview": kasgarli_hnet_cpu_preview,
           "kasgarli_bible_31m": kasgarli_bible_31m, "equal_time_8min": equal_time_8min, "hnet_2_5min": hnet_2_5min,
           "hnet_ablation_1": hnet_ablation_1, "hnet_ablation_2": hnet_ablation_2,
