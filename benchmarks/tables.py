@@ -310,6 +310,58 @@ def generate_first_h100() -> str:
     return "\n".join(out)
 
 
+def _s(v, fmt: str = "{:.1f}") -> str:
+    return "-" if v is None else fmt.format(v)
+
+
+def _hnet_equal_time(rel: str) -> str:
+    """One equal-time GPU job of hnet_equal_time.py: every run's speed, curve and test bpb."""
+    d = _load(rel)
+    out = [f"| model ({d['minutes']:g} min each, one {d['device']} job) | steps | overall / steady "
+           "bytes/s | MFU | first step s | validation s | val bpb (step) | test bpb |",
+           "|---|---:|---:|---:|---:|---:|---|---:|"]
+    best = min(r["test"]["bpb"] for r in d["runs"])
+    for r in d["runs"]:
+        ts = r["train_summary"]
+        curve = " / ".join(f"{v['bpb']:.3f} ({v['step']})" for v in r["val_curve"])
+        test = f"{r['test']['bpb']:.3f}"
+        out.append(f"| `{r['name']}` | {ts['steps']:,} | {ts['bytes_per_s'] / 1e6:.2f} M / "
+                   f"{ts['steady_bytes_per_s'] / 1e6:.2f} M | {_s(ts.get('mfu') and 100 * ts['mfu'])}% | "
+                   f"{_s(ts.get('first_step_s'))} | {_s(ts.get('eval_time_s'))} | {curve} | "
+                   + (f"**{test}**" if r["test"]["bpb"] == best else test) + " |")
+    out.append(f"\nFile: `{rel}` (commit {str(d.get('git_commit'))[:7]}).")
+    return "\n".join(out)
+
+
+def hnet_1min_h200() -> str:
+    return _hnet_equal_time("hnet/equal_time_1min_h200.json")
+
+
+def hnet_1min_v2() -> str:
+    return _hnet_equal_time("hnet/equal_time_1min_v2_h100.json")
+
+
+def hnet_2_5min_first() -> str:
+    return _hnet_equal_time("hnet/equal_time_2.5min_h100.json")
+
+
+def hnet_survey() -> str:
+    """Steady compiled training steps of hnet variants against transformer-30m (one H200 job)."""
+    rel = "hnet/survey_h200.json"
+    runs = _load(rel)["runs"]
+    base = next(r for r in runs if r["preset"].startswith("transformer"))["bytes_per_s"]
+    out = ["| configuration | params | MFLOP/byte | bytes/s | vs transformer-30m |",
+           "|---|---:|---:|---:|---:|"]
+    labels = {"t30": "transformer-30m", "h": "hnet-30m (learned)", "hs": "hnet-30m, chunker=space",
+              "h768": "hnet-30m, main 8 x 768", "h6": "hnet-30m, chunk_len=6"}
+    for r in runs:
+        out.append(f"| {labels.get(r['name'], r['name'])} (`{r['name']}`) | {r['n_params'] / 1e6:.1f} M | "
+                   f"{r['flops_per_byte'] / 1e6:.1f} | "
+                   f"{r['bytes_per_s'] / 1e6:.2f} M | {r['bytes_per_s'] / base:.2f}x |")
+    out.append(f"\nFile: `{rel}`.")
+    return "\n".join(out)
+
+
 def _kasgarli_families(rel: str) -> str:
     """Test bpb per language and family, the best BPE model and each family's gap to it."""
     d = _load(rel)
@@ -338,7 +390,9 @@ def kasgarli_bible_31m() -> str:
     return _kasgarli_families("kasgarli/kasgarli_bible_families.json")
 
 
-TABLES = {"generate_first_h100": generate_first_h100, "mixer_h100": mixer_h100, "train_speed_h100": train_speed_h100, "optimizers_cpu": optimizers_cpu, "live_forgetting": live_forgetting, "speedrun_cpu": speedrun_cpu, "speedrun_muon_cpu": speedrun_muon_cpu, "compile_scope_cpu": compile_scope_cpu,
+TABLES = {"hnet_1min_h200": hnet_1min_h200, "hnet_1min_v2": hnet_1min_v2,
+          "hnet_2_5min_first": hnet_2_5min_first, "hnet_survey": hnet_survey,
+          "generate_first_h100": generate_first_h100, "mixer_h100": mixer_h100, "train_speed_h100": train_speed_h100, "optimizers_cpu": optimizers_cpu, "live_forgetting": live_forgetting, "speedrun_cpu": speedrun_cpu, "speedrun_muon_cpu": speedrun_muon_cpu, "compile_scope_cpu": compile_scope_cpu,
           "compile_scope_h100": compile_scope_h100, "baseline_30m": baseline_30m, "generate_fast": generate_fast, "kasgarli_hnet_cpu_preview": kasgarli_hnet_cpu_preview,
           "kasgarli_bible_31m": kasgarli_bible_31m, "equal_time_8min": equal_time_8min, "hnet_2_5min": hnet_2_5min,
           "hnet_ablation_1": hnet_ablation_1, "hnet_ablation_2": hnet_ablation_2,
