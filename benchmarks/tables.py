@@ -15,6 +15,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RES = ROOT / "benchmarks" / "results"
+sys.path.insert(0, str(ROOT / "src"))
 DOCS = [ROOT / "README.md", ROOT / "docs" / "hnet.md", ROOT / "docs" / "results.md",
         ROOT / "docs" / "benchmarks.md"]
 
@@ -362,6 +363,66 @@ def hnet_survey() -> str:
     return "\n".join(out)
 
 
+def _kasgarli_bpe(rel: str) -> str:
+    """One ``bytelm kasgarli --bpe`` result: per language the byte model's test bpb, bits per
+    character and total bits, each BPE baseline (weights and vocabulary chosen on validation;
+    bytes per token, budget fraction @ epoch of the chosen weights), the gap to the vocabulary
+    chosen on validation, and the gap to the last-step BPE model (the old rule: the full budget's
+    last weights, the vocabulary with the lower validation bpb at that step)."""
+    from bytelm.experiments.kasgarli import best_bpe
+    d = _load(rel)
+    langs = d["languages"]
+    vocabs = [b["vocab_requested"] for b in langs[0]["bpe"]]
+    thr = d["threshold_bpb"]
+    out = ["| lang | bytes: bpb | bits/char | total bits (vs first) | steps to " + f"{thr:g} val bpb | " +
+           " | ".join(f"BPE {v}: bpb (bytes/token; budget @ epoch)" for v in vocabs) +
+           " | bytes - BPE chosen on val | bytes - last-step BPE |",
+           "|---|---:|---:|---:|---:|" + "---:|" * (len(vocabs) + 2)]
+    for r in langs:
+        t = r["test"]
+        steps = r["steps_to_threshold"]
+        cells = []
+        for b in r["bpe"]:
+            sel = b.get("selection", {})
+            cells.append(f"{b['test']['bpb']:.3f} ({b['test_bytes_per_token']:.2f}; "
+                         f"{sel.get('fraction', 1):g} @ {sel.get('epochs', float('nan')):.1f})")
+        last = _last_step_bpe(r)
+        out.append(f"| {r['lang']} | {t['bpb']:.3f} | {t['bits_per_char']:.3f} | "
+                   f"{t['total_bits']:,.0f} ({t['total_bits_vs_first']:.3f}) | "
+                   f"{steps if steps is not None else 'never'} | " + " | ".join(cells) +
+                   f" | {t['bpb'] - best_bpe(r)['test']['bpb']:+.3f} | {t['bpb'] - last:+.3f} |")
+    out.append("\n(Last-step BPE: the full budget's last weights and the vocabulary with the lower "
+               "validation bpb there, the rule before validation-chosen weights.)")
+    out.append(f"\nFile: `{rel}`.")
+    return "\n".join(out)
+
+
+def _last_step_bpe(lang: dict) -> float | None:
+    """Test bpb of the last-step BPE baseline: full-budget weights at their last step, the
+    vocabulary with the lowest validation bpb there."""
+    def last_val(b):
+        full = [c for c in b.get("candidates", []) if c["fraction"] == 1.0]
+        return full[0]["val_curve"][-1]["bpb"] if full else float("inf")
+    b = min(lang["bpe"], key=last_val)
+    return b.get("test_final", b["test"])["bpb"]
+
+
+def kasgarli_bible_small() -> str:
+    return _kasgarli_bpe("kasgarli/kasgarli_bible.json")
+
+
+def kasgarli_ntrex() -> str:
+    return _kasgarli_bpe("kasgarli/kasgarli_ntrex.json")
+
+
+def kasgarli_mono() -> str:
+    return _kasgarli_bpe("kasgarli/kasgarli_mono.json")
+
+
+def kasgarli_bpe_cpu_preview() -> str:
+    return _kasgarli_bpe("kasgarli/kasgarli_bpe_cpu_preview.json")
+
+
 def _kasgarli_families(rel: str) -> str:
     """Test bpb per language and family, the best BPE model and each family's gap to it."""
     d = _load(rel)
@@ -390,7 +451,9 @@ def kasgarli_bible_31m() -> str:
     return _kasgarli_families("kasgarli/kasgarli_bible_families.json")
 
 
-TABLES = {"hnet_1min_h200": hnet_1min_h200, "hnet_1min_v2": hnet_1min_v2,
+TABLES = {"kasgarli_bible_small": kasgarli_bible_small, "kasgarli_ntrex": kasgarli_ntrex,
+          "kasgarli_mono": kasgarli_mono, "kasgarli_bpe_cpu_preview": kasgarli_bpe_cpu_preview,
+          "hnet_1min_h200": hnet_1min_h200, "hnet_1min_v2": hnet_1min_v2,
           "hnet_2_5min_first": hnet_2_5min_first, "hnet_survey": hnet_survey,
           "generate_first_h100": generate_first_h100, "mixer_h100": mixer_h100, "train_speed_h100": train_speed_h100, "optimizers_cpu": optimizers_cpu, "live_forgetting": live_forgetting, "speedrun_cpu": speedrun_cpu, "speedrun_muon_cpu": speedrun_muon_cpu, "compile_scope_cpu": compile_scope_cpu,
           "compile_scope_h100": compile_scope_h100, "baseline_30m": baseline_30m, "generate_fast": generate_fast, "kasgarli_hnet_cpu_preview": kasgarli_hnet_cpu_preview,
