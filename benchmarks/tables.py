@@ -423,6 +423,29 @@ def kasgarli_bpe_cpu_preview() -> str:
     return _kasgarli_bpe("kasgarli/kasgarli_bpe_cpu_preview.json")
 
 
+def tr_test_split() -> str:
+    """bpb of each part of the old Turkish test split (benchmarks/tr_test_split.py), two sizes."""
+    files = ["kasgarli/tr_test_split_cpu.json", "kasgarli/tr_test_split_small_cpu.json"]
+    ds = [_load(f) for f in files]
+    out = ["| part of the Turkish test split | bytes | " + " | ".join(d["preset"] for d in ds) + " |",
+           "|---|---:|" + "---:|" * len(ds)]
+    for i, seg in enumerate(ds[0]["segments"]):
+        name = seg["name"].split(" (from")[0]
+        name = f"`{name.split(' ')[0]}`" + name[len(name.split(' ')[0]):]
+        vals = [f"{d['segments'][i]['bpb']:.3f}" for d in ds]
+        if seg.get("index"):
+            vals = [f"**{v}**" for v in vals]
+        out.append(f"| {name} | {seg['stop'] - seg['start']:,} | " + " | ".join(vals) + " |")
+    for key, label, nbytes in (("test", "whole test split", ds[0]["test_bytes"]),
+                               ("test_without_index", "test split without the index",
+                                ds[0]["test_bytes"] - ds[0]["index_bytes"]),
+                               ("val", "val split", ds[0]["val"]["n_bytes"] + 1)):
+        out.append(f"| {label} | {nbytes:,} | " + " | ".join(f"{d[key]['bpb']:.3f}" for d in ds) + " |")
+    out.append("\nFiles: " + ", ".join(f"`{f}`" for f in files) + " (the split of then; the index is "
+               "cut from `../shared/data` since).")
+    return "\n".join(out)
+
+
 def _kasgarli_families(rel: str) -> str:
     """Test bpb per language and family, the best BPE model and each family's gap to it."""
     d = _load(rel)
@@ -451,7 +474,7 @@ def kasgarli_bible_31m() -> str:
     return _kasgarli_families("kasgarli/kasgarli_bible_families.json")
 
 
-TABLES = {"kasgarli_bible_small": kasgarli_bible_small, "kasgarli_ntrex": kasgarli_ntrex,
+TABLES = {"tr_test_split": tr_test_split, "kasgarli_bible_small": kasgarli_bible_small, "kasgarli_ntrex": kasgarli_ntrex,
           "kasgarli_mono": kasgarli_mono, "kasgarli_bpe_cpu_preview": kasgarli_bpe_cpu_preview,
           "hnet_1min_h200": hnet_1min_h200, "hnet_1min_v2": hnet_1min_v2,
           "hnet_2_5min_first": hnet_2_5min_first, "hnet_survey": hnet_survey,
