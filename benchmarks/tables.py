@@ -46,8 +46,8 @@ def equal_time_8min() -> str:
 
 
 def hnet_2_5min() -> str:
-    """hnet-30m against transformer-30m in one GPU job, 2.5 minutes each."""
-    rel = "hnet/equal_time_2.5min_h100.json"
+    """hnet against transformer-30m in one GPU job, 2.5 minutes each (the latest such job)."""
+    rel = "hnet/equal_time_2.5min_wide_h100.json"
     d = _load(rel)
     out = [f"| model (English Wikipedia, 2.5 min each, same {d['device']} job, {d['date']}) | "
            "test bpb | steps | overall / steady bytes/s | s to val 1.60 | s to val 1.50 |",
