@@ -446,6 +446,42 @@ def tr_test_split() -> str:
     return "\n".join(out)
 
 
+def curriculum_tr() -> str:
+    """The Phase 7 curriculum experiment on Turkish (benchmarks/curriculum.py; one H100)."""
+    rel = "curriculum/curriculum_tr.json"
+    labels = {"A_curriculum": "A: agiformer-31m, curriculum", "B_flat": "B: agiformer-31m, flat, alpha 0.99",
+              "C_transformer": "C: transformer-30m, flat (copied from the printed output: the file's `note`)"}
+    out = ["| arm | best val bpb (step) | final val bpb | test bpb / bits per char | train time | "
+           "non-finite steps |", "|---|---:|---:|---:|---:|---:|"]
+    for key, a in _load(rel)["arms"].items():
+        sm = a["summary"]
+        curve = a.get("val_curve") or []
+        best_step = min(curve, key=lambda v: v["bpb"])["step"] if curve else None
+        best = f"{sm['best_val_bpb']:.4f}" + (f" ({best_step})" if best_step else "")
+        t = sm.get("train_time_s")
+        time = f"{t:.0f} s" if t is not None else f"{sm['train_time_s_derived']:.0f} s (derived)"
+        out.append(f"| {labels.get(key, key)} | {best} | {sm['val_bpb']:.4f} | {a['test']['bpb']:.4f} / "
+                   f"{a['test']['bits_per_char']:.4f} | {time} | {a['nonfinite_steps']} |")
+    out.append(f"\nFile: `{rel}`.")
+    return "\n".join(out)
+
+
+def curriculum_tr_summary() -> str:
+    """The curriculum experiment in three columns (docs/results.md's summary)."""
+    rel = "curriculum/curriculum_tr.json"
+    labels = {"A_curriculum": "`agiformer-31m`, 3-stage curriculum + plasticity",
+              "B_flat": "`agiformer-31m`, flat",
+              "C_transformer": "`transformer-30m`, flat (copied from the run's printed output: "
+                               "its JSON record was lost)"}
+    out = ["| run | best val bpb | test bpb | bytes/s (H100) |", "|---|---:|---:|---:|"]
+    for key, a in _load(rel)["arms"].items():
+        sm = a["summary"]
+        out.append(f"| {labels.get(key, key)} | {sm['best_val_bpb']:.3f} | {a['test']['bpb']:.3f} | "
+                   f"{sm['bytes_per_s'] / 1e6:.2f} M |")
+    out.append(f"\nFile: `{rel}`.")
+    return "\n".join(out)
+
+
 def _kasgarli_families(rel: str) -> str:
     """Test bpb per language and family, the best BPE model and each family's gap to it."""
     d = _load(rel)
@@ -474,7 +510,7 @@ def kasgarli_bible_31m() -> str:
     return _kasgarli_families("kasgarli/kasgarli_bible_families.json")
 
 
-TABLES = {"tr_test_split": tr_test_split, "kasgarli_bible_small": kasgarli_bible_small, "kasgarli_ntrex": kasgarli_ntrex,
+TABLES = {"curriculum_tr": curriculum_tr, "curriculum_tr_summary": curriculum_tr_summary, "tr_test_split": tr_test_split, "kasgarli_bible_small": kasgarli_bible_small, "kasgarli_ntrex": kasgarli_ntrex,
           "kasgarli_mono": kasgarli_mono, "kasgarli_bpe_cpu_preview": kasgarli_bpe_cpu_preview,
           "hnet_1min_h200": hnet_1min_h200, "hnet_1min_v2": hnet_1min_v2,
           "hnet_2_5min_first": hnet_2_5min_first, "hnet_survey": hnet_survey,
