@@ -482,6 +482,24 @@ def curriculum_tr_summary() -> str:
     return "\n".join(out)
 
 
+def hnet_sizes() -> str:
+    """Parameters and training FLOPs per byte of hnet-30m by stage, from today's code (not a
+    result file: the preset itself, so the table cannot go stale against it)."""
+    from bytelm.registry import create_model
+    m, t = create_model("hnet-30m"), create_model("transformer-30m")
+    c = m.config
+    sp, sf = m.stage_params(), m.stage_flops()
+    out = ["| stage | parameters | training FLOPs per byte |", "|---|---:|---:|",
+           f"| byte stages ({c.enc_layers} + {c.dec_layers} blocks at {c.d_byte}, router, residual "
+           f"projection, head) | {sp['byte'] / 1e6:.2f} M | {sf['byte'] / 1e6:.1f} M |",
+           f"| main network ({c.main_layers} blocks at {c.d_main}, over {c.slots} slots per "
+           f"{c.context:,} bytes) | {sp['main'] / 1e6:.1f} M | {sf['main'] / 1e6:.1f} M |",
+           f"| total | {m.n_params() / 1e6:.1f} M | {m.flops_per_byte() / 1e6:.1f} M "
+           f"(transformer-30m: {t.flops_per_byte() / 1e6:.1f} M) |",
+           "\nFrom `create_model('hnet-30m')`: `stage_params()`, `stage_flops()`."]
+    return "\n".join(out)
+
+
 def _kasgarli_families(rel: str) -> str:
     """Test bpb per language and family, the best BPE model and each family's gap to it."""
     d = _load(rel)
@@ -510,7 +528,7 @@ def kasgarli_bible_31m() -> str:
     return _kasgarli_families("kasgarli/kasgarli_bible_families.json")
 
 
-TABLES = {"curriculum_tr": curriculum_tr, "curriculum_tr_summary": curriculum_tr_summary, "tr_test_split": tr_test_split, "kasgarli_bible_small": kasgarli_bible_small, "kasgarli_ntrex": kasgarli_ntrex,
+TABLES = {"hnet_sizes": hnet_sizes, "curriculum_tr": curriculum_tr, "curriculum_tr_summary": curriculum_tr_summary, "tr_test_split": tr_test_split, "kasgarli_bible_small": kasgarli_bible_small, "kasgarli_ntrex": kasgarli_ntrex,
           "kasgarli_mono": kasgarli_mono, "kasgarli_bpe_cpu_preview": kasgarli_bpe_cpu_preview,
           "hnet_1min_h200": hnet_1min_h200, "hnet_1min_v2": hnet_1min_v2,
           "hnet_2_5min_first": hnet_2_5min_first, "hnet_survey": hnet_survey,
