@@ -83,7 +83,8 @@ def _ablation(rows: list[tuple[str, str, str]]) -> str:
     return "\n".join(out)
 
 
-R1, R2, R3, R4 = (f"hnet/cpu_ablation{s}.json" for s in ("", "_round2", "_round3", "_round4"))
+R1, R2, R3, R4, R5 = (f"hnet/cpu_ablation{s}.json"
+                      for s in ("", "_round2", "_round3", "_round4", "_round5"))
 
 
 def hnet_ablation_1() -> str:
@@ -107,7 +108,7 @@ def hnet_ablation_2() -> str:
 
 
 def hnet_ablation_3() -> str:
-    """Rounds 3 and 4: from I, chunk length, encoder/decoder split, main-network LR."""
+    """Rounds 3-5: from I, chunk length, encoder/decoder split, main-network LR, byte mixer."""
     rows = [("I (rerun)", R3, "I_wider_bytes"),
             ("J: I + target chunk 6 bytes (fewer main positions)", R3, "J_wide_chunk6"),
             ("K: I with 1 encoder + 3 decoder blocks", R3, "K_wide_enc1_dec3"),
@@ -115,6 +116,9 @@ def hnet_ablation_3() -> str:
     if (RES / R4).exists():
         rows += [("M: K + L", R4, "M_wide_e1d3_mlr05"),
                  ("N: M + a fifth main block", R4, "N_wide_e1d3_mlr05_main5")]
+    if (RES / R5).exists():
+        rows += [("O: M with window attention (64) in the byte stages", R5, "O_M_swa64"),
+                 ("P: M with byte stages 3x wide (384)", R5, "P_M_bytes384")]
     return _ablation(rows)
 
 
