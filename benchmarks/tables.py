@@ -8,6 +8,7 @@ Every number in a table is read from the file named in its row; MFU uses today's
 ``flops_per_byte`` (``equal_time_30m/mfu_recount.json``, made by benchmarks/mfu_recount.py).
 """
 import argparse
+from functools import partial
 import json
 import re
 import sys
@@ -18,6 +19,11 @@ RES = ROOT / "benchmarks" / "results"
 sys.path.insert(0, str(ROOT / "src"))
 DOCS = [ROOT / "README.md", ROOT / "docs" / "hnet.md", ROOT / "docs" / "results.md",
         ROOT / "docs" / "benchmarks.md"]
+
+
+def _done(rows: list[str], note: str) -> str:
+    """A table's markdown: its rows, a blank line, then its note (the file it was read from)."""
+    return "\n".join(rows) + "\n\n" + note
 
 
 def _load(rel: str) -> dict:
@@ -58,8 +64,7 @@ def hnet_2_5min() -> str:
         out.append(f"| `{r['name']}` | {r['test']['bpb']:.3f} | {ts['steps']:,} | "
                    f"{ts['bytes_per_s'] / 1e6:.2f} M / {ts['steady_bytes_per_s'] / 1e6:.2f} M | "
                    f"{reach[0]} | {reach[1]} |")
-    out.append(f"\nFile: `{rel}` (seconds of training, compilation included, validations not).")
-    return "\n".join(out)
+    return _done(out, f"File: `{rel}` (seconds of training, compilation included, validations not).")
 
 
 def _ablation(rows: list[tuple[str, str, str]]) -> str:
@@ -133,8 +138,7 @@ def hnet_wide_2_5min() -> str:
         out.append(f"| `{r['name']}` | {r['n_params'] / 1e6:.1f} M | {r['flops_per_byte'] / 1e6:.1f} | "
                    f"{ts['steps']:,} | {ts['bytes_per_s'] / 1e6:.2f} M / "
                    f"{ts['steady_bytes_per_s'] / 1e6:.2f} M | {r['test']['bpb']:.3f} |")
-    out.append(f"\nFile: `{rel}` (commit {d['git_commit'][:7]}).")
-    return "\n".join(out)
+    return _done(out, f"File: `{rel}` (commit {d['git_commit'][:7]}).")
 
 
 def baseline_30m() -> str:
@@ -194,21 +198,12 @@ def generate_fast() -> str:
         t = [rows.get((m, 1, c), {}).get("ttfb_ms") for c in (1024, 16384)]
         ttfb = f"{t[0]:.1f} / {t[1]:.1f} ms" if None not in t else "-"
         out.append(f"| {m} | " + " | ".join(cells) + f" | {ttfb} |")
-    out.append("\n(bytes/s in total over the streams.) Files: " + ", ".join(f"`{f}`" for f in files) + ".")
-    return "\n".join(out)
+    return _done(out, "(bytes/s in total over the streams.) Files: " + ", ".join(f"`{f}`" for f in files) + ".")
 
 
 def _speedrun(rel: str) -> str:
     """``bytelm bench speedrun``: the table its JSON holds (written by the benchmark)."""
     return _load(rel)["table"].rstrip() + f"\n\nFile: `{rel}` (commit {_load(rel)['git_commit'][:7]})."
-
-
-def speedrun_cpu() -> str:
-    return _speedrun("speedrun/speedrun_cpu.json")
-
-
-def speedrun_muon_cpu() -> str:
-    return _speedrun("speedrun/speedrun_muon_cpu.json")
 
 
 def _compile_scope(rel: str) -> str:
@@ -223,18 +218,7 @@ def _compile_scope(rel: str) -> str:
             m, b = by["model"], by["blocks"]
             out.append(f"| {p} | {m['first_step_s']:.1f} s | {b['first_step_s']:.1f} s | "
                        f"{m['step_ms']:,.1f} ms | {b['step_ms']:,.1f} ms |")
-    out.append(f"\nFile: `{rel}`.")
-    return "\n".join(out)
-
-
-def compile_scope_cpu() -> str:
-    """Whole-model vs per-block compilation, 2 CPU cores."""
-    return _compile_scope("compile/compile_scope_cpu.json")
-
-
-def compile_scope_h100() -> str:
-    """Whole-model vs per-block compilation, one H100."""
-    return _compile_scope("compile/compile_scope_h100.json")
+    return _done(out, f"File: `{rel}`.")
 
 
 def optimizers_cpu() -> str:
@@ -245,8 +229,7 @@ def optimizers_cpu() -> str:
     for r in runs:
         out.append(f"| {r['label']} (`{r['key']}`) | {r['final_val_bpb']:.3f} | "
                    f"{r['test_bpb']:.3f} |")
-    out.append(f"\nFile: `{rel}`.")
-    return "\n".join(out)
+    return _done(out, f"File: `{rel}`.")
 
 
 def live_forgetting() -> str:
@@ -261,8 +244,7 @@ def live_forgetting() -> str:
         out.append(f"| {name} | {v['original_before']:.3f} -> {v['original_after']:.3f} "
                    f"({v['original_after'] - v['original_before']:+.2f}) | {v['new_before']:.3f} -> "
                    f"{v['new_after']:.3f} | {v['mean_grad_scale']:.3f} |")
-    out.append(f"\nFile: `{rel}`.")
-    return "\n".join(out)
+    return _done(out, f"File: `{rel}`.")
 
 
 def mixer_h100() -> str:
@@ -277,8 +259,7 @@ def mixer_h100() -> str:
     for T in Ts:
         out.append(f"| {T:,} | " + " | ".join(
             f"{rows[(o, i, T)]['median_ms']:.2f}" if (o, i, T) in rows else "-" for _, o, i in cols) + " |")
-    out.append(f"\nFile: `{rel}` (the naive references are in the file too).")
-    return "\n".join(out)
+    return _done(out, f"File: `{rel}` (the naive references are in the file too).")
 
 
 def train_speed_h100() -> str:
@@ -311,8 +292,7 @@ def generate_first_h100() -> str:
             continue
         out.append(f"| {r['model']} | {r['batch']} | {r['context']:,} | {r['ttfb_ms']:.1f} ms | "
                    f"{r['bytes_per_s_per_stream']:,.0f} | {r['bytes_per_s']:,.0f} |")
-    out.append(f"\nFile: `{rel}`.")
-    return "\n".join(out)
+    return _done(out, f"File: `{rel}`.")
 
 
 def _s(v, fmt: str = "{:.1f}") -> str:
@@ -334,20 +314,7 @@ def _hnet_equal_time(rel: str) -> str:
                    f"{ts['steady_bytes_per_s'] / 1e6:.2f} M | {_s(ts.get('mfu') and 100 * ts['mfu'])}% | "
                    f"{_s(ts.get('first_step_s'))} | {_s(ts.get('eval_time_s'))} | {curve} | "
                    + (f"**{test}**" if r["test"]["bpb"] == best else test) + " |")
-    out.append(f"\nFile: `{rel}` (commit {str(d.get('git_commit'))[:7]}).")
-    return "\n".join(out)
-
-
-def hnet_1min_h200() -> str:
-    return _hnet_equal_time("hnet/equal_time_1min_h200.json")
-
-
-def hnet_1min_v2() -> str:
-    return _hnet_equal_time("hnet/equal_time_1min_v2_h100.json")
-
-
-def hnet_2_5min_first() -> str:
-    return _hnet_equal_time("hnet/equal_time_2.5min_h100.json")
+    return _done(out, f"File: `{rel}` (commit {str(d.get('git_commit'))[:7]}).")
 
 
 def hnet_survey() -> str:
@@ -363,8 +330,7 @@ def hnet_survey() -> str:
         out.append(f"| {labels.get(r['name'], r['name'])} (`{r['name']}`) | {r['n_params'] / 1e6:.1f} M | "
                    f"{r['flops_per_byte'] / 1e6:.1f} | "
                    f"{r['bytes_per_s'] / 1e6:.2f} M | {r['bytes_per_s'] / base:.2f}x |")
-    out.append(f"\nFile: `{rel}`.")
-    return "\n".join(out)
+    return _done(out, f"File: `{rel}`.")
 
 
 def _kasgarli_bpe(rel: str) -> str:
@@ -397,8 +363,7 @@ def _kasgarli_bpe(rel: str) -> str:
                    f" | {t['bpb'] - best_bpe(r)['test']['bpb']:+.3f} | {t['bpb'] - last:+.3f} |")
     out.append("\n(Last-step BPE: the full budget's last weights and the vocabulary with the lower "
                "validation bpb there, the rule before validation-chosen weights.)")
-    out.append(f"\nFile: `{rel}`.")
-    return "\n".join(out)
+    return _done(out, f"File: `{rel}`.")
 
 
 def _last_step_bpe(lang: dict) -> float | None:
@@ -409,22 +374,6 @@ def _last_step_bpe(lang: dict) -> float | None:
         return full[0]["val_curve"][-1]["bpb"] if full else float("inf")
     b = min(lang["bpe"], key=last_val)
     return b.get("test_final", b["test"])["bpb"]
-
-
-def kasgarli_bible_small() -> str:
-    return _kasgarli_bpe("kasgarli/kasgarli_bible.json")
-
-
-def kasgarli_ntrex() -> str:
-    return _kasgarli_bpe("kasgarli/kasgarli_ntrex.json")
-
-
-def kasgarli_mono() -> str:
-    return _kasgarli_bpe("kasgarli/kasgarli_mono.json")
-
-
-def kasgarli_bpe_cpu_preview() -> str:
-    return _kasgarli_bpe("kasgarli/kasgarli_bpe_cpu_preview.json")
 
 
 def tr_test_split() -> str:
@@ -466,8 +415,7 @@ def curriculum_tr() -> str:
         time = f"{t:.0f} s" if t is not None else f"{sm['train_time_s_derived']:.0f} s (derived)"
         out.append(f"| {labels.get(key, key)} | {best} | {sm['val_bpb']:.4f} | {a['test']['bpb']:.4f} / "
                    f"{a['test']['bits_per_char']:.4f} | {time} | {a['nonfinite_steps']} |")
-    out.append(f"\nFile: `{rel}`.")
-    return "\n".join(out)
+    return _done(out, f"File: `{rel}`.")
 
 
 def curriculum_tr_summary() -> str:
@@ -482,8 +430,7 @@ def curriculum_tr_summary() -> str:
         sm = a["summary"]
         out.append(f"| {labels.get(key, key)} | {sm['best_val_bpb']:.3f} | {a['test']['bpb']:.3f} | "
                    f"{sm['bytes_per_s'] / 1e6:.2f} M |")
-    out.append(f"\nFile: `{rel}`.")
-    return "\n".join(out)
+    return _done(out, f"File: `{rel}`.")
 
 
 def hnet_sizes() -> str:
@@ -522,25 +469,39 @@ def _kasgarli_families(rel: str) -> str:
     return "\n".join(out)
 
 
-def kasgarli_hnet_cpu_preview() -> str:
-    """The Kasgarli CPU preview of every family, hnet included (kasgarli_families.py's file)."""
-    return _kasgarli_families("kasgarli/kasgarli_families5_cpu_preview.json")
-
-
-def kasgarli_bible_31m() -> str:
-    """The three seed-era families at 31M scale on the Bible (H100)."""
-    return _kasgarli_families("kasgarli/kasgarli_bible_families.json")
-
-
-TABLES = {"hnet_sizes": hnet_sizes, "curriculum_tr": curriculum_tr, "curriculum_tr_summary": curriculum_tr_summary, "tr_test_split": tr_test_split, "kasgarli_bible_small": kasgarli_bible_small, "kasgarli_ntrex": kasgarli_ntrex,
-          "kasgarli_mono": kasgarli_mono, "kasgarli_bpe_cpu_preview": kasgarli_bpe_cpu_preview,
-          "hnet_1min_h200": hnet_1min_h200, "hnet_1min_v2": hnet_1min_v2,
-          "hnet_2_5min_first": hnet_2_5min_first, "hnet_survey": hnet_survey,
-          "generate_first_h100": generate_first_h100, "mixer_h100": mixer_h100, "train_speed_h100": train_speed_h100, "optimizers_cpu": optimizers_cpu, "live_forgetting": live_forgetting, "speedrun_cpu": speedrun_cpu, "speedrun_muon_cpu": speedrun_muon_cpu, "compile_scope_cpu": compile_scope_cpu,
-          "compile_scope_h100": compile_scope_h100, "baseline_30m": baseline_30m, "generate_fast": generate_fast, "kasgarli_hnet_cpu_preview": kasgarli_hnet_cpu_preview,
-          "kasgarli_bible_31m": kasgarli_bible_31m, "equal_time_8min": equal_time_8min, "hnet_2_5min": hnet_2_5min,
-          "hnet_ablation_1": hnet_ablation_1, "hnet_ablation_2": hnet_ablation_2,
-          "hnet_ablation_3": hnet_ablation_3, "hnet_wide_2_5min": hnet_wide_2_5min}
+TABLES = {  # marker name -> the function that renders its table
+    "hnet_sizes": hnet_sizes,
+    "curriculum_tr": curriculum_tr,
+    "curriculum_tr_summary": curriculum_tr_summary,
+    "tr_test_split": tr_test_split,
+    "kasgarli_bible_small": partial(_kasgarli_bpe, "kasgarli/kasgarli_bible.json"),
+    "kasgarli_ntrex": partial(_kasgarli_bpe, "kasgarli/kasgarli_ntrex.json"),
+    "kasgarli_mono": partial(_kasgarli_bpe, "kasgarli/kasgarli_mono.json"),
+    "kasgarli_bpe_cpu_preview": partial(_kasgarli_bpe, "kasgarli/kasgarli_bpe_cpu_preview.json"),
+    "hnet_1min_h200": partial(_hnet_equal_time, "hnet/equal_time_1min_h200.json"),
+    "hnet_1min_v2": partial(_hnet_equal_time, "hnet/equal_time_1min_v2_h100.json"),
+    "hnet_2_5min_first": partial(_hnet_equal_time, "hnet/equal_time_2.5min_h100.json"),
+    "hnet_survey": hnet_survey,
+    "generate_first_h100": generate_first_h100,
+    "mixer_h100": mixer_h100,
+    "train_speed_h100": train_speed_h100,
+    "optimizers_cpu": optimizers_cpu,
+    "live_forgetting": live_forgetting,
+    "speedrun_cpu": partial(_speedrun, "speedrun/speedrun_cpu.json"),
+    "speedrun_muon_cpu": partial(_speedrun, "speedrun/speedrun_muon_cpu.json"),
+    "compile_scope_cpu": partial(_compile_scope, "compile/compile_scope_cpu.json"),
+    "compile_scope_h100": partial(_compile_scope, "compile/compile_scope_h100.json"),
+    "baseline_30m": baseline_30m,
+    "generate_fast": generate_fast,
+    "kasgarli_hnet_cpu_preview": partial(_kasgarli_families, "kasgarli/kasgarli_families5_cpu_preview.json"),
+    "kasgarli_bible_31m": partial(_kasgarli_families, "kasgarli/kasgarli_bible_families.json"),
+    "equal_time_8min": equal_time_8min,
+    "hnet_2_5min": hnet_2_5min,
+    "hnet_ablation_1": hnet_ablation_1,
+    "hnet_ablation_2": hnet_ablation_2,
+    "hnet_ablation_3": hnet_ablation_3,
+    "hnet_wide_2_5min": hnet_wide_2_5min,
+}
 MARK = re.compile(r"(<!-- table:(\w+) -->\n)(.*?)(<!-- /table:\2 -->)", re.S)
 
 
