@@ -11,6 +11,23 @@ from dataclasses import dataclass
 import torch
 
 
+def write_slots(buf: torch.Tensor, at: torch.Tensor, x: torch.Tensor) -> None:
+    """Writes x (B, H, L, D) into buf (B, H, C, D) at slots ``at`` (b, L) of every row (b = 1
+    or B; row r's i-th new entry goes to slot at[r, i]), in place.
+
+    By ``index_put_``, which Inductor compiles to a write of the L new entries. The obvious
+    ``buf.scatter_(2, idx, x)`` compiles, for a buffer that is a graph input (every decoder's
+    cache), to an out-of-place scatter and a copy back: two passes over the whole buffer per
+    layer and step (measured on an H100: 2.1 of 3.9 busy ms of a 64-stream transformer-30m step;
+    tests/nn/test_static_cache.py checks the generated code). Duplicate slots in a row keep one
+    of their values, as with scatter_.
+    """
+    B, H = x.shape[:2]
+    rows = torch.arange(B, device=x.device)[:, None, None]
+    heads = torch.arange(H, device=x.device)[None, :, None]
+    buf.index_put_((rows, heads, at[:, None, :]), x.to(buf.dtype))
+
+
 @dataclass
 class StaticKVCache:
     """Keys/values of one attention layer in fixed-shape buffers.
@@ -48,11 +65,10 @@ class StaticKVCache:
         Positions past the capacity are the caller's error (an index error, or a device assert
         on CUDA).
         """
-        B, H, L, D = k.shape
+        L = k.shape[2]
         C = self.capacity
         at = self.pos.reshape(-1, 1) + torch.arange(L, device=k.device)  # (b, L) absolute
-        idx = at[:, None, :, None].expand(B, H, L, D)
-        self.k.scatter_(2, idx, k.to(self.k.dtype))
-        self.v.scatter_(2, idx, v.to(self.v.dtype))
+        write_slots(self.k, at, k)
+        write_slots(self.v, at, v)
         mask = torch.arange(C, device=k.device) <= at[..., None]  # (b, L, C)
         return self.k, self.v, mask[:, None]

@@ -17,6 +17,7 @@ from bytelm.models.agiformer.mixers import (HebbianMemory, SlidingWindowAttentio
                                             window_keys)
 from bytelm.models.gpt.model import Block as TransformerBlock
 from bytelm.nn import CausalSelfAttention, KVCache, RMSNorm, Rotary, SwiGLU, apply_rotary, sdpa
+from bytelm.nn.static_cache import write_slots
 
 MIXERS = ("attn", "swa", "hebbian")
 
@@ -123,9 +124,8 @@ def main_block_step(blk: TransformerBlock, x: torch.Tensor, cache: SlotCache, st
     q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
     real = torch.arange(L, device=x.device)[None] < n_new[:, None]  # (B, L)
     slot = torch.where(real & (posn < M), posn, torch.full_like(posn, M))
-    idx = slot[:, None, :, None].expand(B, a.n_heads, L, a.d_head)
-    cache.k.scatter_(2, idx, k.to(cache.k.dtype))
-    cache.v.scatter_(2, idx, v.to(cache.v.dtype))
+    write_slots(cache.k, slot, k)
+    write_slots(cache.v, slot, v)
     keys = torch.arange(M + 1, device=x.device)
     mask = (keys[None, None, :] <= posn[..., None]) & (keys < M)  # (B, L, M+1)
     y = sdpa(q, cache.k.to(q.dtype), cache.v.to(q.dtype), attn_mask=mask[:, None])
