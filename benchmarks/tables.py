@@ -53,7 +53,7 @@ def equal_time_8min() -> str:
 
 def hnet_2_5min() -> str:
     """hnet against transformer-30m in one GPU job, 2.5 minutes each (the latest such job)."""
-    rel = "hnet/equal_time_2.5min_wide_h100.json"
+    rel = "hnet/equal_time_2.5min_e1d3_h100.json"
     d = _load(rel)
     out = [f"| model (English Wikipedia, 2.5 min each, same {d['device']} job, {d['date']}) | "
            "test bpb | steps | overall / steady bytes/s | s to val 1.60 | s to val 1.50 |",
@@ -127,9 +127,8 @@ def hnet_ablation_3() -> str:
     return _ablation(rows)
 
 
-def hnet_wide_2_5min() -> str:
-    """Wider byte stages on one H100, 2.5 minutes each, one job."""
-    rel = "hnet/equal_time_2.5min_wide_h100.json"
+def _hnet_shapes(rel: str) -> str:
+    """hnet shapes against transformer-30m, 2.5 minutes each in one GPU job: size, speed, test."""
     d = _load(rel)
     out = [f"| model (2.5 min each, one {d['device']} job, {d['date']}) | params | MFLOP/byte | "
            "steps | overall / steady bytes/s | test bpb |", "|---|---:|---:|---:|---:|---:|"]
@@ -199,6 +198,25 @@ def generate_fast() -> str:
         ttfb = f"{t[0]:.1f} / {t[1]:.1f} ms" if None not in t else "-"
         out.append(f"| {m} | " + " | ".join(cells) + f" | {ttfb} |")
     return _done(out, "(bytes/s in total over the streams.) Files: " + ", ".join(f"`{f}`" for f in files) + ".")
+
+
+def decode_profile_h100() -> str:
+    """Compiled decoding steps on one H100 before and after the in-place KV-cache write."""
+    rows = [("transformer-30m", 1), ("transformer-30m", 64), ("hnet-30m", 64)]
+    out = ["| model | streams | cache write | step ms (median) | bytes/s (all streams) | "
+           "busy ms / step | kernels / step | file |", "|---|---:|---|---:|---:|---:|---:|---|"]
+    files = []
+    for preset, b in rows:
+        for tag, how in (("", "scatter_ (before)"), ("_indexput", "index_put_ (after)")):
+            rel = f"generate/profile_decode_compiled_{preset}_b{b}_sdpa{tag}_h100.json"
+            d = _load(rel)
+            ms = d["step_ms_median"]
+            out.append(f"| `{preset}` | {b} | {how} | {ms:.2f} | {b * 1e3 / ms:,.0f} | "
+                       f"{d['busy_ms_per_step']:.2f} | {d['kernels_per_step']:.0f} | "
+                       f"`{rel.split('/')[1]}` |")
+            files.append(d["git_commit"][:7])
+    return _done(out, "Prompt 512 bytes, 64 decoded bytes, bf16, compiled (CUDA graphs), SDPA cache "
+                      f"reads; folder `generate/`, commits {', '.join(sorted(set(files)))}.")
 
 
 def _speedrun(rel: str) -> str:
@@ -500,7 +518,12 @@ TABLES = {  # marker name -> the function that renders its table
     "hnet_ablation_1": hnet_ablation_1,
     "hnet_ablation_2": hnet_ablation_2,
     "hnet_ablation_3": hnet_ablation_3,
-    "hnet_wide_2_5min": hnet_wide_2_5min,
+    "hnet_wide_2_5min": partial(_hnet_shapes, "hnet/equal_time_2.5min_wide_h100.json"),
+    "hnet_e1d3_2_5min": partial(_hnet_shapes, "hnet/equal_time_2.5min_e1d3_h100.json"),
+    "hnet_e1d3_2_5min_curve": partial(_hnet_equal_time, "hnet/equal_time_2.5min_e1d3_h100.json"),
+    "speedrun_h100": partial(_speedrun, "speedrun/speedrun_h100.json"),
+    "speedrun_hnet_h100": partial(_speedrun, "speedrun/speedrun_hnet_e1d3_h100.json"),
+    "decode_profile_h100": decode_profile_h100,
 }
 MARK = re.compile(r"(<!-- table:(\w+) -->\n)(.*?)(<!-- /table:\2 -->)", re.S)
 
