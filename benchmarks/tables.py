@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RES = ROOT / "benchmarks" / "results"
 sys.path.insert(0, str(ROOT / "src"))
 DOCS = [ROOT / "README.md", ROOT / "docs" / "hnet.md", ROOT / "docs" / "results.md",
-        ROOT / "docs" / "benchmarks.md"]
+        ROOT / "docs" / "benchmarks.md", ROOT / "docs" / "agiformer.md"]
 
 
 def _done(rows: list[str], note: str) -> str:
@@ -175,6 +175,68 @@ def baseline_30m() -> str:
     return "\n".join(out)
 
 
+def _mfu_row(rel: str) -> dict:
+    return {r["file"]: r for r in _load("equal_time_30m/mfu_recount.json")["rows"]}[f"benchmarks/results/{rel}"]
+
+
+def _run_cells(rel: str) -> dict:
+    """One equal_time_30m run file as the cells of a detail table (name -> text)."""
+    d = _load(rel)
+    ts, sp = d["train_summary"], d["corpus"]["splits"]
+    budget = next(float(a.split("=")[1]) for c in d["commands"] for a in c.split()
+                  if a.startswith("--train.time_budget_min="))
+    m = _mfu_row(rel)
+    bv = d.get("best_val") or {}
+    last = ", the last" if bv.get("step") == ts["steps"] else ""
+    return {
+        "corpus": f"`{d['corpus']['source'].split('/', 3)[-1]}`: {sp['train']:,} / {sp['val']:,} / {sp['test']:,} bytes",
+        "budget": f"{budget:g} min ({ts['train_time_s'] / 60:.1f} min measured training)",
+        "steps": f"{ts['steps']:,} / {ts['bytes_seen'] / 1e6:.1f} M ({ts['bytes_seen'] / sp['train']:.1f} epochs)",
+        "best_val": f"{bv['bpb']:.4f} ({bv['step']:,}{last})" if bv else "-",
+        "test": f"**{d['test']['bpb']:.4f}** / {d['test']['bits_per_char']:.4f}",
+        "speed": f"{ts['steady_bytes_per_s']:,.0f}",
+        "mfu": f"{100 * m['mfu_now']:.1f}% / {100 * m['mfu_vs_measured_matmul_now']:.1f}%"
+               + (f" (matmul {d['ceilings']['bf16_matmul_tflops_measured']:.1f} TFLOP/s)" if d.get("ceilings") else ""),
+        "memory": f"{ts['peak_memory_gib']:.1f} GiB",
+        "params": f"{ts['n_params'] / 1e6:.2f} M",
+        "flops": f"{m['flops_per_byte_now'] / 1e6:.1f} M",
+        "file": f"`{rel}`",
+    }
+
+
+ROWS = {"corpus": "corpus (`bytelm prepare`; train / val / test)", "budget": "time budget",
+        "steps": "optimizer steps / bytes seen", "best_val": "best validation bpb (step)",
+        "test": "**test bpb** / bits per char", "speed": "steady bytes/s",
+        "mfu": "MFU vs the 989.4 TFLOP/s datasheet / vs the call's measured bf16 matmul",
+        "memory": "peak GPU memory", "params": "parameters",
+        "flops": "training FLOPs per byte (today's `flops_per_byte`)", "file": "result file"}
+
+
+def _run_detail(cols: list[tuple[str, str]], rows: list[str]) -> str:
+    """Runs side by side (label, result file), one row per ROWS key in ``rows``."""
+    cells = [_run_cells(rel) for _, rel in cols]
+    out = ["| | " + " | ".join(label for label, _ in cols) + " |", "|---|" + "---|" * len(cols)]
+    out += [f"| {ROWS[r]} | " + " | ".join(c[r] for c in cells) + " |" for r in rows]
+    return "\n".join(out) + "\n\nMFU recounted by `benchmarks/mfu_recount.py` (`equal_time_30m/mfu_recount.json`)."
+
+
+FAMILIES_30M = [("transformer-30m", "baseline"), ("agiformer-31m", "agiformer"),
+                ("bsfin-35m (babylon), norms on: the default", "bsfin_{}_babylon_qkmem"),
+                ("bsfin-35m (babylon), norms off", "bsfin_{}_babylon"),
+                ("bsfin-35m (entropy-model), norms off", "bsfin_{}_entropy-model")]
+
+
+def families_30m(lang: str) -> str:
+    """The three seed-era families on one corpus of the baseline's benchmark (one H100 run each)."""
+    cols = [(label, f"equal_time_30m/{(f + '_{}') if '{}' not in f else f}.json".format(lang))
+            for label, f in FAMILIES_30M]
+    out = _run_detail(cols, ["params", "flops", "budget", "test", "best_val", "steps", "speed",
+                             "mfu", "memory", "file"])
+    return out + (" Turkish test bpb is on the test split of then (217,578 bytes, 49.8% of them "
+                  "the book index that `../shared/data` has since cut): only validation is comparable."
+                  if lang == "tr" else "")
+
+
 def _rate(v: float) -> str:
     return f"{v / 1e3:.0f} K" if v >= 1e5 else (f"{v / 1e3:.1f} K" if v >= 1e4 else f"{v:,.0f}")
 
@@ -217,6 +279,73 @@ def decode_profile_h100() -> str:
             files.append(d["git_commit"][:7])
     return _done(out, "Prompt 512 bytes, 64 decoded bytes, bf16, compiled (CUDA graphs), SDPA cache "
                       f"reads; folder `generate/`, commits {', '.join(sorted(set(files)))}.")
+
+
+def _recall(rel: str) -> str:
+    """``bytelm recall``: query accuracy per (length, pairs) cell and model, their mean, final loss."""
+    d = _load(rel)
+    ms = d["models"]
+    out = ["| length | pairs | " + " | ".join(f"`{m['spec']}`" for m in ms) + " |",
+           "|---:|---:|" + "---:|" * len(ms)]
+    for i, (length, pairs) in enumerate(d["eval"]["cells"]):
+        out.append(f"| {length} | {pairs} | " + " | ".join(f"{m['cells'][i]['query_acc']:.3f}" for m in ms) + " |")
+    out.append("| mean | | " + " | ".join(f"{m['mean_query_acc']:.3f}" for m in ms) + " |")
+    out.append("| final train loss | | " + " | ".join(f"{m['final_loss']:.2f}" for m in ms) + " |")
+    return _done(out, f"Query accuracy (chance 1/256). File: `{rel}`.")
+
+
+def recall_encoder_norm() -> str:
+    """AGIFORMER's encoder norm and recall (CPU, 1,000 steps, 64 bytes), two result files."""
+    labels = {"transformer-tiny": "transformer-tiny", "agiformer-tiny": "agiformer-tiny",
+              "agiformer-tiny[encoder_norm=false]": "agiformer-tiny, `encoder_norm=false`",
+              "agiformer-tiny[encoder_norm_init=0.1]": "agiformer-tiny, `encoder_norm_init=0.1`"}
+    reduced = "patch_size=1,patch_kernel=1,window=64,think_steps=0,mixer_gate=fixed,fixed_alpha=1.0"
+    labels[f"agiformer-tiny[{reduced}]"] = "reduced (byte-level softmax attention only)"
+    labels[f"agiformer-tiny[{reduced},encoder_norm=false]"] = "reduced, `encoder_norm=false`"
+    files = ["recall/recall_cpu_encoder_norm.json", "recall/recall_cpu_encoder_norm_gain.json"]
+    out = ["| query accuracy after 1,000 steps (64 bytes) | 1 pair | 2 pairs | final value loss |",
+           "|---|---:|---:|---:|"]
+    for rel in files:
+        d = _load(rel)
+        assert [c[1] for c in d["eval"]["cells"]] == [1, 2], rel
+        for m in d["models"]:
+            out.append(f"| {labels[m['spec']]} | " + " | ".join(f"{c['query_acc']:.3f}" for c in m["cells"])
+                       + f" | {m['final_loss']:.3f} |")
+    return _done(out, "Files: " + ", ".join(f"`{f}`" for f in files) + " (CPU).")
+
+
+def recall_delta_seeds() -> str:
+    """Decay-only against delta-rule memory over four training seeds (CPU, 4,000 steps)."""
+    out = ["| training seed | decay only (`hebbian`) | delta rule (`delta`) |", "|---:|---:|---:|"]
+    allc = {"agiformer-tiny": [], "agiformer-tiny[memory_rule=delta]": []}
+    for seed in (1337, 1, 2, 3):
+        d = _load(f"recall/recall_cpu_delta_4000_s{seed}.json")
+        cells = {m["spec"]: [c["query_acc"] for c in m["cells"]] for m in d["models"]}
+        row = []
+        for spec in allc:
+            allc[spec] += cells[spec]
+            row.append(" / ".join(f"{v:.3f}" for v in cells[spec]))
+        out.append(f"| {seed} | " + " | ".join(row) + " |")
+    out.append("| mean of the 8 cells | " + " | ".join(f"{sum(v) / len(v):.3f}" for v in allc.values()) + " |")
+    return _done(out, "Query accuracy at 64 bytes, 1 pair / 2 pairs. Files: "
+                      "`recall/recall_cpu_delta_4000_s{1337,1,2,3}.json` (CPU).")
+
+
+def agiformer_params() -> str:
+    """Exact parameter counts of the AGIFORMER presets by part, from today's code."""
+    import bytelm
+    out = ["| preset | params | encoder | blocks | memory | reasoning | head |",
+           "|---|---:|---:|---:|---:|---:|---:|"]
+    for name in ("agiformer-31m", "agiformer-129m"):
+        m = bytelm.create_model(name)
+        c = m.config
+        n = {k: sum(p.numel() for p in v.parameters()) for k, v in m.named_children()}
+        desc = f"d {c.d_model}, {c.n_layers} layers, {c.n_heads} heads, W {c.window}"
+        out.append(f"| {name} ({desc}) | {sum(p.numel() for p in m.parameters()):,} | "
+                   + " | ".join(f"{n.get(k, 0):,}" for k in ("encoder", "blocks", "memory", "reason", "head"))
+                   + " |")
+    return _done(out, "From `bytelm.create_model` (the norms between the parts, 512 or 768 parameters each, "
+                      "are in the total only).")
 
 
 def _speedrun(rel: str) -> str:
@@ -524,6 +653,16 @@ TABLES = {  # marker name -> the function that renders its table
     "speedrun_h100": partial(_speedrun, "speedrun/speedrun_h100.json"),
     "speedrun_hnet_h100": partial(_speedrun, "speedrun/speedrun_hnet_e1d3_h100.json"),
     "decode_profile_h100": decode_profile_h100,
+    "recall_h100_values": partial(_recall, "recall/recall_h100_values/recall.json"),
+    "baseline_detail": partial(_run_detail, [("English Wikipedia", "equal_time_30m/baseline_en.json"),
+                                             ("Turkish text", "equal_time_30m/baseline_tr.json")],
+                               ["corpus", "budget", "steps", "best_val", "test", "speed", "mfu",
+                                "memory", "file"]),
+    "families_30m_en": partial(families_30m, "en"),
+    "recall_encoder_norm": recall_encoder_norm,
+    "recall_delta_seeds": recall_delta_seeds,
+    "agiformer_params": agiformer_params,
+    "families_30m_tr": partial(families_30m, "tr"),
 }
 MARK = re.compile(r"(<!-- table:(\w+) -->\n)(.*?)(<!-- /table:\2 -->)", re.S)
 
