@@ -68,7 +68,12 @@ def run(args) -> dict:
     model = create_model(args.preset, **({"context": args.context} if args.context else {}))
     model = model.to(device).eval()
     need = args.prompt + (args.warmup or 0) + 64 + args.bytes + args.profile + 1
-    begin, advance, min_warmup, _ = decode_fns(model, args.batch, device, args.decode, need=need)
+    # the cache in the autocast dtype, as `bytelm bench generate` keeps it (until 2026-12-07 this
+    # script kept it in fp32, so its compiled rows also timed a conversion of the whole cache
+    # per layer and step: generate/profile_decode_compiled_*_h100.json)
+    kv = torch.bfloat16 if dtype == torch.bfloat16 else None
+    begin, advance, min_warmup, _ = decode_fns(model, args.batch, device, args.decode, kv_dtype=kv,
+                                               need=need)
     if args.warmup is None:  # every phase graph of the compiled decoder built before timing
         args.warmup = min_warmup
     cap = model.state_capacity(model.init_state(args.batch, device))

@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 RES = ROOT / "benchmarks" / "results"
 sys.path.insert(0, str(ROOT / "src"))
 DOCS = [ROOT / "README.md", ROOT / "docs" / "hnet.md", ROOT / "docs" / "results.md",
-        ROOT / "docs" / "benchmarks.md", ROOT / "docs" / "agiformer.md"]
+        ROOT / "docs" / "benchmarks.md", ROOT / "docs" / "agiformer.md",
+        ROOT / "docs" / "bsfin.md", ROOT / "docs" / "ecosystem.md"]
 
 
 def _done(rows: list[str], note: str) -> str:
@@ -348,6 +349,37 @@ def agiformer_params() -> str:
                       "are in the total only).")
 
 
+def patch_stats() -> str:
+    """Patch lengths of every boundary rule on 100 KB of English and of Turkish."""
+    rel = "patching/patch_stats.json"
+    d = _load(rel)
+    out = ["| patcher | en mean / median / p90 / max | tr mean / median / p90 / max |", "|---|---|---|"]
+    for name, st in d["stats"].items():
+        cells = [f"{v['mean']:.2f} / {v['median']:g} / {v['p90']:g} / {v['max']}" for v in (st["en"], st["tr"])]
+        out.append(f"| {name} | " + " | ".join(cells) + " |")
+    lm = d["lm"]
+    return _done(out, f"File: `{rel}` ({d['bytes_per_sample']:,} bytes of each; the entropy model: "
+                      f"`{lm['preset']}`, {lm['steps']} steps, val {lm['val_bpb']:.2f} bpb).")
+
+
+def lm_eval_h100() -> str:
+    """The local lm-eval suite on the four 30M-class models (1 minute of training each)."""
+    out = ["| model | training steps | `bytelm eval` test bpb | enwiki_ppl bits/byte | word perplexity | "
+           "cloze acc | cloze_mc acc / acc_norm |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for m in ("transformer-30m", "hnet-30m", "agiformer-31m", "bsfin-35m"):
+        run = _load(f"lm_eval/run_{m}_en_lmeval_h100.json")
+        suite = next(iter(_load(f"lm_eval/lm_eval_suite_{m}_h100.json")["runs"].values()))
+        wp = suite["enwiki_ppl"]["word_perplexity"]
+        out.append(f"| {m} | {run['train_summary']['steps']:,} | {run['test']['bpb']:.3f} | "
+                   f"{suite['enwiki_ppl']['bits_per_byte']:.3f} | {wp:.0f} | " if wp < 1e4 else
+                   f"| {m} | {run['train_summary']['steps']:,} | {run['test']['bpb']:.3f} | "
+                   f"{suite['enwiki_ppl']['bits_per_byte']:.3f} | {wp:.3e} | ")
+        out[-1] += (f"{suite['enwiki_cloze']['acc']:.3f} | {suite['enwiki_cloze_mc']['acc']:.3f} / "
+                    f"{suite['enwiki_cloze_mc']['acc_norm']:.3f} |")
+    return _done(out, "Files: `lm_eval/run_<model>_en_lmeval_h100.json` (training, test bpb) and "
+                      "`lm_eval/lm_eval_suite_<model>_h100.json` (the suite).")
+
+
 def _speedrun(rel: str) -> str:
     """``bytelm bench speedrun``: the table its JSON holds (written by the benchmark)."""
     return _load(rel)["table"].rstrip() + f"\n\nFile: `{rel}` (commit {_load(rel)['git_commit'][:7]})."
@@ -662,6 +694,8 @@ TABLES = {  # marker name -> the function that renders its table
     "recall_encoder_norm": recall_encoder_norm,
     "recall_delta_seeds": recall_delta_seeds,
     "agiformer_params": agiformer_params,
+    "patch_stats": patch_stats,
+    "lm_eval_h100": lm_eval_h100,
     "families_30m_tr": partial(families_30m, "tr"),
 }
 MARK = re.compile(r"(<!-- table:(\w+) -->\n)(.*?)(<!-- /table:\2 -->)", re.S)
