@@ -3,6 +3,8 @@ import json
 import math
 import re
 
+import torch
+
 import bytelm
 from bytelm import create_model
 
@@ -74,6 +76,26 @@ def test_generate_is_deterministic_and_stream_matches(run_cli, ckpt):
     assert _gen(run_cli, ckpt, *greedy, "--stream") == a
     sampled = ("--prompt", "The ", "--seed", "0", "--temperature", "0.8", "--top-k", "50", "--top-p", "0.9")
     assert _gen(run_cli, ckpt, *sampled) == _gen(run_cli, ckpt, *sampled, "--stream")
+
+
+def test_generate_precision(run_cli, ckpt, monkeypatch):
+    """--precision: auto is fp32 on CPU (the same bytes as fp32); bf16 runs the decoder under
+    autocast with its caches in bf16."""
+    import importlib
+    batch = importlib.import_module("bytelm.generate.batch")  # (bytelm.generate.batch is a function)
+    greedy = ("--prompt", "The ", "--temperature", "0", "--decode", "static")
+    assert _gen(run_cli, ckpt, *greedy) == _gen(run_cli, ckpt, *greedy, "--precision", "fp32")
+    made = []
+    real = batch.make_decoder
+
+    def spy(*a, **k):
+        dec = real(*a, **k)
+        made.append({b.dtype for b in dec.buffers() if b.is_floating_point()})
+        return dec
+    monkeypatch.setattr(batch, "make_decoder", spy)
+    out = _gen(run_cli, ckpt, *greedy, "--precision", "bf16")
+    assert out.endswith("\n") and len(out) > 1
+    assert made and all(torch.bfloat16 in d for d in made)
 
 
 def test_generate_prompt_from_stdin_and_file(run_cli, ckpt, tmp_path):

@@ -42,6 +42,9 @@ def add_parser(sub) -> None:
                         "the model's own step on CPU; every mode gives the same bytes")
     p.add_argument("--compile", action="store_true", help="the same as --decode compiled")
     p.add_argument("--device", default="auto")
+    p.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"],
+                   help="auto (default): bf16 autocast on CUDA (the caches in bf16, as `bytelm "
+                        "bench generate` measures), fp32 on CPU")
     p.set_defaults(func=run)
 
 
@@ -121,13 +124,20 @@ def _emit_many(model, args) -> None:
 def run(args) -> int:
     from bytelm.train.distributed import pick_device
     from bytelm.generate import check_compilable
+    from bytelm.precision import autocast_ctx
     from bytelm.train.checkpoint import load_model
     check_sampling(args)
     if args.prompts_file and (args.interactive or args.stream):
         raise UserError("--prompts-file prints whole results: leave out --interactive and --stream")
-    model = load_model(args.ckpt, device=pick_device(args.device))
+    device = pick_device(args.device)
+    model = load_model(args.ckpt, device=device)
     if _decode(args) in ("static", "compiled"):  # before the first prompt is read
         check_compilable(model, "--compile" if args.compile else f"--decode {args.decode}")
+    with autocast_ctx(device, args.precision):  # decoders made inside keep caches in its dtype
+        return _run(model, args)
+
+
+def _run(model, args) -> int:
     if args.prompts_file:
         _emit_many(model, args)
         return 0
