@@ -47,4 +47,8 @@ run N_wide_e1d3_mlr05_main5 hnet-30m $H $W $E --model.main_layers=5 & wait
 # stages 3x wide
 run O_M_swa64 hnet-30m $H $W $E --model.byte_mixer=swa --model.window=64 &
 run P_M_bytes384 hnet-30m $H $E --model.byte_lr_mult=2 --model.d_byte=384 --model.byte_heads=6 & wait
+# round 6 (from M): is the byte stages' window worth less as a share of the context? O's 64 is a
+# quarter of 256 and lost nothing; on the H100 a window of 128 (an eighth of 1,024) lost 0.08
+run Q_M_swa32 hnet-30m $H $W $E --model.byte_mixer=swa --model.window=32 &
+run R_M_swa16 hnet-30m $H $W $E --model.byte_mixer=swa --model.window=16 & wait
 $PY benchmarks/collect_runs.py --out benchmarks/results/hnet/${RESULT:-cpu_ablation.json} --command "bash benchmarks/hnet_cpu_ablation.sh $O" "$O"/runs/*

@@ -89,8 +89,8 @@ def _ablation(rows: list[tuple[str, str, str]]) -> str:
     return "\n".join(out)
 
 
-R1, R2, R3, R4, R5 = (f"hnet/cpu_ablation{s}.json"
-                      for s in ("", "_round2", "_round3", "_round4", "_round5"))
+R1, R2, R3, R4, R5, R6 = (f"hnet/cpu_ablation{s}.json"
+                          for s in ("", "_round2", "_round3", "_round4", "_round5", "_round6"))
 
 
 def hnet_ablation_1() -> str:
