@@ -114,7 +114,7 @@ def hnet_ablation_2() -> str:
 
 
 def hnet_ablation_3() -> str:
-    """Rounds 3-5: from I, chunk length, encoder/decoder split, main-network LR, byte mixer."""
+    """Rounds 3-6: from I, chunk length, encoder/decoder split, main-network LR, byte mixer."""
     rows = [("I (rerun)", R3, "I_wider_bytes"),
             ("J: I + target chunk 6 bytes (fewer main positions)", R3, "J_wide_chunk6"),
             ("K: I with 1 encoder + 3 decoder blocks", R3, "K_wide_enc1_dec3"),
@@ -125,6 +125,9 @@ def hnet_ablation_3() -> str:
     if (RES / R5).exists():
         rows += [("O: M with window attention (64) in the byte stages", R5, "O_M_swa64"),
                  ("P: M with byte stages 3x wide (384)", R5, "P_M_bytes384")]
+    if (RES / R6).exists():
+        rows += [("Q: M with window attention (32)", R6, "Q_M_swa32"),
+                 ("R: M with window attention (16)", R6, "R_M_swa16")]
     return _ablation(rows)
 
 
