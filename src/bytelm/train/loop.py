@@ -180,6 +180,9 @@ class Trainer:
         if self.graphs and info.world_size > 1:
             raise UserError("train.compile_mode=reduce-overhead (CUDA graphs) runs in a single "
                             "process; use the default mode with torchrun")
+        if cfg.train.compile_eval and not (cfg.train.compile and info.world_size == 1):
+            log.warning("train.compile_eval needs train.compile in a single process: "
+                        "validating with the eager model")
         self.fwd = (compiled_forward(self.wrapped, cfg.train.compile_scope, cfg.train.compile_mode)
                     if cfg.train.compile else self.wrapped)
         self.stepper = TrainStep(
