@@ -31,9 +31,20 @@ def _load(rel: str) -> dict:
     return json.loads((RES / rel).read_text())
 
 
-def _mfu_now(rel: str) -> float:
+def _mfu_row(rel: str) -> dict:
+    """A run file's row of equal_time_30m/mfu_recount.json (MFU with today's flops_per_byte)."""
     rows = {r["file"]: r for r in _load("equal_time_30m/mfu_recount.json")["rows"]}
-    return rows[f"benchmarks/results/{rel}"]["mfu_now"]
+    return rows[f"benchmarks/results/{rel}"]
+
+
+def _mfu_now(rel: str) -> float:
+    return _mfu_row(rel)["mfu_now"]
+
+
+def _budget_min(d: dict) -> float:
+    """The --train.time_budget_min of a run file's commands."""
+    return next(float(a.split("=")[1]) for c in d["commands"] for a in c.split()
+                if a.startswith("--train.time_budget_min="))
 
 
 def equal_time_8min() -> str:
@@ -162,8 +173,7 @@ def baseline_30m() -> str:
         rel = f"equal_time_30m/{f}.json"
         d = _load(rel)
         ts = d["train_summary"]
-        budget = next(float(a.split("=")[1]) for c in d["commands"] for a in c.split()
-                      if a.startswith("--train.time_budget_min="))
+        budget = _budget_min(d)
         test = f"{d['test']['bpb']:.3f}"
         if "_tr" in f:  # the old Turkish test split: half of it the book index since cut
             test += f" (val {ts['best_val_bpb']:.3f})"
@@ -179,16 +189,11 @@ def baseline_30m() -> str:
     return "\n".join(out)
 
 
-def _mfu_row(rel: str) -> dict:
-    return {r["file"]: r for r in _load("equal_time_30m/mfu_recount.json")["rows"]}[f"benchmarks/results/{rel}"]
-
-
 def _run_cells(rel: str) -> dict:
     """One equal_time_30m run file as the cells of a detail table (name -> text)."""
     d = _load(rel)
     ts, sp = d["train_summary"], d["corpus"]["splits"]
-    budget = next(float(a.split("=")[1]) for c in d["commands"] for a in c.split()
-                  if a.startswith("--train.time_budget_min="))
+    budget = _budget_min(d)
     m = _mfu_row(rel)
     bv = d.get("best_val") or {}
     last = ", the last" if bv.get("step") == ts["steps"] else ""
@@ -271,7 +276,7 @@ def decode_profile_h100() -> str:
     rows = [("transformer-30m", 1), ("transformer-30m", 64), ("hnet-30m", 64)]
     out = ["| model | streams | cache write | step ms (median) | bytes/s (all streams) | "
            "busy ms / step | kernels / step | file |", "|---|---:|---|---:|---:|---:|---:|---|"]
-    files = []
+    commits = []
     for preset, b in rows:
         for tag, how in (("", "scatter_ (before)"), ("_indexput", "index_put_ (after)")):
             rel = f"generate/profile_decode_compiled_{preset}_b{b}_sdpa{tag}_h100.json"
@@ -280,9 +285,9 @@ def decode_profile_h100() -> str:
             out.append(f"| `{preset}` | {b} | {how} | {ms:.2f} | {b * 1e3 / ms:,.0f} | "
                        f"{d['busy_ms_per_step']:.2f} | {d['kernels_per_step']:.0f} | "
                        f"`{rel.split('/')[1]}` |")
-            files.append(d["git_commit"][:7])
+            commits.append(d["git_commit"][:7])
     return _done(out, "Prompt 512 bytes, 64 decoded bytes, bf16, compiled (CUDA graphs), SDPA cache "
-                      f"reads; folder `generate/`, commits {', '.join(sorted(set(files)))}.")
+                      f"reads; folder `generate/`, commits {', '.join(sorted(set(commits)))}.")
 
 
 def _recall(rel: str) -> str:
