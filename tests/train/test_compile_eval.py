@@ -12,6 +12,6 @@ def test_compiled_validation_equals_eager(make_cfg, tmp_path):
     for on in (False, True):
         cfg = make_cfg(tmp_path / f"R{on}", {**base, "train.compile_eval": on})
         t = Trainer(cfg)
-        runs[on] = (t.run()["val_bpb"], t._eval_model() is t.model)
+        runs[on] = (t.run()["val_bpb"], t.eval_model is t.model)
     assert runs[False][1] and not runs[True][1]  # eager model / its compiled copy
     assert abs(runs[True][0] - runs[False][0]) < 1e-4, runs

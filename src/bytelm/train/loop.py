@@ -180,9 +180,15 @@ class Trainer:
         if self.graphs and info.world_size > 1:
             raise UserError("train.compile_mode=reduce-overhead (CUDA graphs) runs in a single "
                             "process; use the default mode with torchrun")
-        if cfg.train.compile_eval and not (cfg.train.compile and info.world_size == 1):
-            log.warning("train.compile_eval needs train.compile in a single process: "
-                        "validating with the eager model")
+        # what validation runs: the eager model, or with train.compile_eval its compiled copy
+        # (torch.compile is lazy: the eval graph compiles at the first validation)
+        self.eval_model = self.model
+        if cfg.train.compile_eval:
+            if cfg.train.compile and info.world_size == 1:
+                self.eval_model = torch.compile(self.model)
+            else:
+                log.warning("train.compile_eval needs train.compile in a single process: "
+                            "validating with the eager model")
         self.fwd = (compiled_forward(self.wrapped, cfg.train.compile_scope, cfg.train.compile_mode)
                     if cfg.train.compile else self.wrapped)
         self.stepper = TrainStep(
@@ -313,21 +319,11 @@ class Trainer:
         # after training, FSDP all-gathers parameters in every forward. DDP replicas are identical,
         # so they evaluate the bare module; FSDP ranks all run every batch (same totals everywhere).
         fsdp = self.info.enabled and self.cfg.train.parallel == "fsdp"
-        return evaluate_bpb(self.wrapped if fsdp else self._eval_model(), split,
+        return evaluate_bpb(self.wrapped if fsdp else self.eval_model, split,
                             seq_len=self.cfg.seq_len,
                             stride=self.cfg.eval.stride, batch_size=self.cfg.eval.batch_size,
                             max_bytes=self.cfg.train.eval_bytes or None,
                             precision=self.cfg.train.precision, info=None if fsdp else self.info)
-
-    def _eval_model(self):
-        """The module validation runs: the eager model, or with train.compile_eval (and
-        train.compile, one process) its compiled copy, built at the first validation."""
-        cfg = self.cfg.train
-        if not (cfg.compile_eval and cfg.compile and self.info.world_size == 1):
-            return self.model
-        if getattr(self, "_eval_fwd", None) is None:
-            self._eval_fwd = torch.compile(self.model)
-        return self._eval_fwd
 
     def trainer_state(self) -> dict:
         return {"step": self.step, "total_steps": self.total_steps, "best_val": self.best_val,
@@ -480,7 +476,7 @@ class Trainer:
         self.model.eval()
         for _ in range(2 if total > batch_bytes else 1):  # the last call is the one timed
             t0 = time.perf_counter()
-            evaluate_bpb(self._eval_model(), self.val_split, seq_len=cfg.seq_len,
+            evaluate_bpb(self.eval_model, self.val_split, seq_len=cfg.seq_len,
                          stride=cfg.eval.stride, batch_size=cfg.eval.batch_size, max_bytes=one,
                          precision=cfg.train.precision)
             self._sync()
