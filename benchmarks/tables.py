@@ -287,7 +287,8 @@ def decode_profile_h100() -> str:
                        f"`{rel.split('/')[1]}` |")
             commits.append(d["git_commit"][:7])
     return _done(out, "Prompt 512 bytes, 64 decoded bytes, bf16, compiled (CUDA graphs), SDPA cache "
-                      f"reads; folder `generate/`, commits {', '.join(sorted(set(commits)))}.")
+                      "reads; before and after are two device calls (two H100 machines); folder "
+                      f"`generate/`, commits {', '.join(sorted(set(commits)))}.")
 
 
 def _recall(rel: str) -> str:
