@@ -135,12 +135,12 @@ def _mask(text: str) -> str:
     return text
 
 
-def _cites(raw: str) -> list[str]:
-    """Result files a piece of raw markdown names, as paths relative to benchmarks/results."""
+def _cites(raw: str, files: list[str]) -> list[str]:
+    """Result files (of files) a piece of raw markdown names, relative to benchmarks/results."""
     out = []
     for m in re.finditer(r"(?:[\w.+{},*-]+/)*[\w.+{},*-]+(?:\.(?:json|log|txt|md)\b|/)", raw):
         for name in _expand(m.group(0)):
-            out += [f for f in _resolve(name) if f not in out]
+            out += [f for f in _resolve(name, files) if f not in out]
     return out
 
 
@@ -162,7 +162,7 @@ def _result_files() -> list[str]:
     return _FILES
 
 
-def _resolve(name: str) -> list[str]:
+def _resolve(name: str, files: list[str]) -> list[str]:
     """The result files a cited name means: the file, the files under a cited folder, or the
     files whose path ends with the name (docs often drop the ``benchmarks/results/`` prefix)."""
     name = name.removeprefix("../").removeprefix("./")
@@ -171,7 +171,7 @@ def _resolve(name: str) -> list[str]:
     name = name.strip("/")
     if not name or name in (".", ".."):
         return []
-    return [f for f in _result_files() if f == name or f.endswith("/" + name) or
+    return [f for f in files if f == name or f.endswith("/" + name) or
             f.startswith(name + "/") or f"/{name}/" in f"/{f}"]
 
 
@@ -185,15 +185,17 @@ def _claims_columns(line: str) -> str:
     return "|".join(cells)
 
 
-def extract(doc: str, text: str) -> list[Number]:
+def extract(doc: str, text: str, files: list[str] | None = None) -> list[Number]:
     """Every prose number of one doc, with the result files its unit and section cite.
 
     Args:
         doc: the doc's path relative to the repository (for the report).
         text: the doc's markdown.
+        files: the result files a citation may name (default: those in benchmarks/results).
     Returns:
         the numbers in reading order.
     """
+    files = _result_files() if files is None else files
     masked = _mask(text)
     raw_lines, lines = text.split("\n"), masked.split("\n")
     if doc.endswith("claims.md"):
@@ -223,10 +225,10 @@ def extract(doc: str, text: str) -> list[Number]:
     sec_cites: dict[int, list[str]] = {}
     for i, raw in enumerate(raw_lines):
         sec_cites.setdefault(sections[i], [])
-        sec_cites[sections[i]] += [f for f in _cites(raw) if f not in sec_cites[sections[i]]]
+        sec_cites[sections[i]] += [f for f in _cites(raw, files) if f not in sec_cites[sections[i]]]
     out = []
     for u in units:
-        cites = _cites("\n".join(raw_lines[i] for i in u))
+        cites = _cites("\n".join(raw_lines[i] for i in u), files)
         for i in u:
             for m in NUMBER.finditer(lines[i]):
                 s, e = m.start(), m.end()
@@ -272,6 +274,11 @@ class Leaves:
             elif p.is_file() and p.suffix in RESULT_TEXT:
                 by_file[rel] = [(v, "", True) for v in _text_numbers(p.read_text(errors="replace"))]
         return cls(by_file)
+
+    @classmethod
+    def of(cls, objects: dict[str, object]) -> "Leaves":
+        """Leaves of in-memory JSON objects, {path relative to benchmarks/results: object}."""
+        return cls({rel: list(_json_leaves(x, "", False)) for rel, x in objects.items()})
 
     def pool(self, files: tuple[str, ...] | None, series: bool) -> tuple[np.ndarray, list[str]]:
         """Sorted values of these files (None: every file), series leaves only if series, and
@@ -485,11 +492,11 @@ def docs() -> list[Path]:
 
 
 def run(paths: list[Path] | None = None, leaves: Leaves | None = None) -> list[Number]:
-    """Every prose number of the docs, classified."""
+    """Every prose number of the docs (default: README.md and docs/*.md), classified."""
     leaves = leaves or Leaves.load()
     out = []
     for p in paths or docs():
-        out += extract(p.relative_to(ROOT).as_posix(), p.read_text())
+        out += extract(p.relative_to(ROOT).as_posix(), p.read_text(), list(leaves.by_file))
     classify(out, leaves)
     return out
 
