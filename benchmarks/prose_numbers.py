@@ -30,14 +30,19 @@ How a number is traced (first rule that holds):
    searched are, in order, those the number's unit cites (paragraph, table row or list item),
    those its section cites (between two headings, generated tables' file notes included), and
    then every result file (``global``). JSON leaves are numbers and the numbers inside strings;
-   .log/.txt/.md result files give every number in their text.
+   .log/.txt/.md result files give every number in their text. A number shown in a generated
+   table of the same doc is direct too (tables.py computes it from the files, e.g. a mean, and
+   its --check keeps it current). Every match must be specific: at most 10% of the number's
+   neighbours at the shown precision (its last digit moved by 2, 3, 5, ... 29) may match the
+   same files, or the match is by chance (a file with a dense curve matches any 4-digit bpb).
+   Summary leaves are tried before series (a leaf inside a list of more than 16 elements).
 2. **derived**: the difference, the ratio (``1.13x``) or the percentage change of two numbers
-   that are either leaves of the same key name (the last key of their JSON path, so a ratio
-   compares like with like) in the cited files (unit, then section), or numbers of the same unit
-   of prose that are themselves traced directly.
-3. **weak**: only a global match and fewer than 3 significant digits (``77%``, ``0.91``): a
-   short number matches something somewhere by chance, so it is not counted as traced; it is
-   reported separately and not checked.
+   that are either summary leaves of the same key name (the last key of their JSON path, so a
+   ratio compares like with like) in the cited files (unit, then section), or numbers of the same
+   unit of prose that are themselves traced directly; specific in the same sense.
+3. **weak**: a match that is not specific, or a global match with fewer than 3 significant
+   digits (``77%``, ``0.91``): such a number would match even if mistyped, so it is not counted
+   as traced; it is reported separately and not checked.
 4. **short** (out of scope): one significant digit (``2``, ``0.5``, ``400``): too short to trace.
 5. otherwise **untraced**: it must be listed, with a reason, in
    docs/prose_numbers_exceptions.txt (``file | number | reason``, one line per file and number
@@ -97,6 +102,7 @@ class Number:
     sig: int  # significant digits
     unit_cites: list[str] = field(default_factory=list)
     section_cites: list[str] = field(default_factory=list)
+    table_values: np.ndarray = field(default_factory=lambda: np.zeros(0))  # the doc's generated tables
     context: str = ""
     status: str = ""
     how: str = ""
@@ -197,6 +203,9 @@ def extract(doc: str, text: str, files: list[str] | None = None) -> list[Number]
     """
     files = _result_files() if files is None else files
     masked = _mask(text)
+    tables = np.array(sorted({abs(parse_number(m.group("num"), (m.group("unit") or "").strip())[0])
+                              for g in GENERATED.finditer(text)
+                              for m in NUMBER.finditer(_mask(CODE.sub(_blank, g.group(2))))}))
     raw_lines, lines = text.split("\n"), masked.split("\n")
     if doc.endswith("claims.md"):
         lines = [_claims_columns(l) for l in lines]
@@ -246,7 +255,7 @@ def extract(doc: str, text: str, files: list[str] | None = None) -> list[Number]
                 unit = unit.removesuffix("s") if "FLOP" in unit else unit
                 value, half, sig = parse_number(m.group("num"), unit)
                 out.append(Number(doc=doc, line=i + 1, text=m.group(0).strip(), value=abs(value), half=half,
-                                  unit=unit, sig=sig, unit_cites=cites, section_cites=sec_cites[sections[i]],
+                                  unit=unit, sig=sig, unit_cites=cites, section_cites=sec_cites[sections[i]], table_values=tables,
                                   context=raw_lines[i].strip()[:160]))
     return out
 
@@ -456,6 +465,8 @@ def classify(numbers: list[Number], leaves: Leaves) -> None:
                     n.status, n.how = "direct", f"{scope}: {f}"
                 elif hits[0] and not n.how:
                     n.how = f"{scope}: {f} matches, but so do its neighbours"
+        if not n.status and _specific(direct_hits(n, n.table_values)):
+            n.status, n.how = "direct", "table: a generated table of the same doc"
     units: dict[int, list[Number]] = {}
     for n in numbers:
         units.setdefault(id(n.unit_cites), []).append(n)
