@@ -92,3 +92,8 @@ def test_check_reports_new_and_stale_exceptions():
     assert [n.text for n in new] == ["1.872"] and gone == []
     new, gone = pn.check(ns, {("docs/x.md", "1.872"): "a reason", ("docs/x.md", "9.99"): "gone"})
     assert new == [] and gone == [("docs/x.md", "9.99")]
+
+
+def test_a_number_of_a_generated_table_is_traced():
+    text = "<!-- table:t -->\n| mean | 0.419 |\n<!-- /table:t -->\n\nThe mean, 0.419, and 0.491.\n"
+    assert classify(text) == {"0.419": "direct", "0.491": "untraced"}
