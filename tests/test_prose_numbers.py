@@ -1,0 +1,99 @@
+"""Every number in the prose of README.md and docs/*.md traces to the committed result files
+(benchmarks/prose_numbers.py), or is a reviewed exception in docs/prose_numbers_exceptions.txt;
+and the extractor and matcher do what the module docstring says, on small synthetic inputs."""
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import prose_numbers as pn  # noqa: E402
+
+LEAVES = pn.Leaves.of({
+    "run/a.json": {"test": {"bpb": 1.82712}, "train_summary": {"steps": 1827, "steady_bytes_per_s": 2.26e6},
+                   "peak_mem_gib": 17.04},
+    "run/b.json": {"test": {"bpb": 1.90118}, "train_summary": {"steps": 1500, "steady_bytes_per_s": 2.0e6},
+                   "tokens_per_s": 36812.0},
+    "other/c.json": {"note": "timed at 0.4171 s", "value": 12.345},
+})
+
+
+def classify(text: str) -> dict[str, str]:
+    """{number as written: status} of one synthetic doc."""
+    ns = pn.extract("docs/x.md", text, list(LEAVES.by_file))
+    pn.classify(ns, LEAVES)
+    return {n.text: n.status for n in ns}
+
+
+def test_docs_prose_numbers_are_traced():
+    numbers = pn.run()
+    new, gone = pn.check(numbers, pn.read_exceptions())
+    assert not new, "untraced prose numbers (fix the number or list it in docs/prose_numbers_exceptions.txt):\n" + \
+        "\n".join(f"{n.doc}:{n.line}: {n.text} ({n.context})" for n in new)
+    assert not gone, f"exceptions no untraced number needs (remove them): {gone}"
+    assert len(numbers) > 1000  # the extractor still finds the docs' numbers
+
+
+def test_extract_skips_what_is_not_a_prose_number():
+    text = ("`transformer-30m` and transformer-30m on an h100 in fp32 (#19, PR 21, §1.8, S §1.10 "
+            "item 6), 2026-12-05, torch 2.6, v1.2.3, commit 7e93881, `run/a.json` and 1.827.\n\n"
+            "```bash\nbytelm train --train.steps=2000\n```\n\n"
+            "<!-- table:t -->\n| 3.14159 |\n<!-- /table:t -->\n\n## 3. Results\n\n1. first, 2nd, 4th-6th\n")
+    ns = pn.extract("docs/x.md", text, list(LEAVES.by_file))
+    assert [n.text for n in ns] == ["1.827"]
+    assert ns[0].unit_cites == ["run/a.json"]
+
+
+def test_extract_units_and_separators():
+    ns = pn.extract("docs/x.md", "1,827 steps, 36.8 K bytes/s, 2.26 M, 77%, 1.13x, −17%, 17.0 GiB, 3e-4", [])
+    got = {n.text: (n.value, n.unit, n.sig) for n in ns}
+    assert got["1,827"] == (1827.0, "", 4)
+    assert got["36.8 K"][0] == pytest.approx(36800) and got["36.8 K"][2] == 3
+    assert got["2.26 M"][0] == pytest.approx(2.26e6)
+    assert got["77%"][1] == "%" and got["1.13x"][1] == "x"
+    assert got["−17%"][0] == 17.0  # sign dropped, compared as a magnitude
+    assert got["3e-4"][0] == pytest.approx(3e-4)
+
+
+def test_direct_match_at_the_shown_precision():
+    s = classify("Test bpb 1.827 and 1,827 steps (`run/a.json`).")
+    assert s == {"1.827": "direct", "1,827": "direct"}
+
+
+def test_a_wrong_number_is_untraced():
+    assert classify("Test bpb 1.872 (`run/a.json`).") == {"1.872": "untraced"}
+    assert classify("Test bpb 1.8272 (`run/a.json`).") == {"1.8272": "untraced"}  # the file has 1.82712
+
+
+def test_units_percent_and_memory():
+    s = classify("36.8 K tokens/s and 17.0 GiB (`run/b.json`, `run/a.json`).")
+    assert s == {"36.8 K": "direct", "17.0 GiB": "direct"}
+
+
+def test_derived_ratio_difference_and_percent_change():
+    s = classify("Steady speed 1.13x the other's, 13% faster, and 0.074 bpb better "
+                 "(`run/a.json` against `run/b.json`).")
+    assert s == {"1.13x": "derived", "13%": "derived", "0.074": "derived"}
+    assert classify("1.19x (`run/a.json`, `run/b.json`).") == {"1.19x": "untraced"}
+
+
+def test_citation_scope_and_global_match():
+    # uncited: found anywhere if specific enough (3 significant digits), else weak
+    assert classify("It took 0.417 s.") == {"0.417 s": "direct"}
+    assert classify("It took 12.3 s.")["12.3 s"] == "direct"
+    assert classify("Two runs, 15 steps.") == {"15": "untraced"}
+    assert classify("A single digit: 2 runs, 0.5 s.") == {"2": "short", "0.5 s": "short"}
+
+
+def test_check_reports_new_and_stale_exceptions():
+    ns = pn.extract("docs/x.md", "bpb 1.872 (`run/a.json`).", list(LEAVES.by_file))
+    pn.classify(ns, LEAVES)
+    new, gone = pn.check(ns, {})
+    assert [n.text for n in new] == ["1.872"] and gone == []
+    new, gone = pn.check(ns, {("docs/x.md", "1.872"): "a reason", ("docs/x.md", "9.99"): "gone"})
+    assert new == [] and gone == [("docs/x.md", "9.99")]
+
+
+def test_a_number_of_a_generated_table_is_traced():
+    text = "<!-- table:t -->\n| mean | 0.419 |\n<!-- /table:t -->\n\nThe mean, 0.419, and 0.491.\n"
+    assert classify(text) == {"0.419": "direct", "0.491": "untraced"}
