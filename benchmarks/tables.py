@@ -64,19 +64,25 @@ def equal_time_8min() -> str:
 
 
 def hnet_2_5min() -> str:
-    """hnet against transformer-30m in one GPU job, 2.5 minutes each (the latest such job)."""
-    rel = "hnet/equal_time_2.5min_e1d3_h100.json"
-    d = _load(rel)
-    out = [f"| model (English Wikipedia, 2.5 min each, same {d['device']} job, {d['date']}) | "
-           "test bpb | steps | overall / steady bytes/s | s to val 1.60 | s to val 1.50 |",
-           "|---|---:|---:|---:|---:|---:|"]
-    for r in sorted(d["runs"], key=lambda r: r["test"]["bpb"]):
-        ts = r["train_summary"]
-        reach = [f"{r[k]['train_s']:.0f}" if r.get(k) else "not reached" for k in ("time_to_1_60", "time_to_1_50")]
-        out.append(f"| `{r['name']}` | {r['test']['bpb']:.3f} | {ts['steps']:,} | "
-                   f"{ts['bytes_per_s'] / 1e6:.2f} M / {ts['steady_bytes_per_s'] / 1e6:.2f} M | "
-                   f"{reach[0]} | {reach[1]} |")
-    return _done(out, f"File: `{rel}` (seconds of training, compilation included, validations not).")
+    """hnet against transformer-30m, 2.5 minutes each: the latest AdamW job and the Muon job."""
+    files = ["hnet/equal_time_2.5min_e1d3_h100.json", "hnet/equal_time_2.5min_muon_h100.json"]
+    out = ["| model (English Wikipedia, 2.5 min each) | optimizer | test bpb | steps | "
+           "overall / steady bytes/s | s to val 1.60 | s to val 1.50 |",
+           "|---|---|---:|---:|---:|---:|---:|"]
+    for rel in files:
+        d = _load(rel)
+        for r in sorted(d["runs"], key=lambda r: r["test"]["bpb"]):
+            ts = r["train_summary"]
+            opt = next((o.split("=", 1)[1] for o in r["options"] if o.startswith("--optim.name=")), "adamw")
+            reach = [f"{r[k]['train_s']:.0f}" if r.get(k) else "not reached" for k in ("time_to_1_60", "time_to_1_50")]
+            out.append(f"| `{r['name']}` | {opt} | {r['test']['bpb']:.3f} | {ts['steps']:,} | "
+                       f"{ts['bytes_per_s'] / 1e6:.2f} M / {ts['steady_bytes_per_s'] / 1e6:.2f} M | "
+                       f"{reach[0]} | {reach[1]} |")
+    dev = {_load(f)["device"] for f in files}
+    return _done(out, "Files: " + " (rows 1-3) and ".join(f"`{f}`" for f in files) + " (rows 4-5): "
+                      f"two device calls on {', '.join(sorted(dev))} machines, {_load(files[1])['date']}; "
+                      "compare rows within one file. Seconds of training, compilation included, "
+                      "validations not.")
 
 
 def _ablation(rows: list[tuple[str, str, str]]) -> str:
@@ -153,6 +159,25 @@ def _hnet_shapes(rel: str) -> str:
                    f"{ts['steps']:,} | {ts['bytes_per_s'] / 1e6:.2f} M / "
                    f"{ts['steady_bytes_per_s'] / 1e6:.2f} M | {r['test']['bpb']:.3f} |")
     return _done(out, f"File: `{rel}` (commit {d['git_commit'][:7]}).")
+
+
+def hnet_swa_paths() -> str:
+    """flex_attention inside the compiled hnet against the eager blocked form (one H100)."""
+    files = ["hnet/swa_paths_w128_h100.json", "hnet/swa_paths_w512_h100.json"]
+    out = ["| window | op: rel. error vs fp32 reference, compiled (flex) / eager (blocked) | "
+           "op: input-grad rel. error, flex / blocked (q) | model loss bf16, compiled / eager / fp32 eager | "
+           "model grads rel. diff, compiled vs eager / bf16 vs fp32 |", "|---:|---|---|---|---|"]
+    for rel in files:
+        d = _load(rel)
+        for op, m in zip(d["op"], d["model"]):
+            assert op["impl_compiled"] == "triton" and op["impl_eager"] == "chunk", rel
+            out.append(f"| {op['window']} | {op['compiled']['rel_out']:.4f} / {op['eager']['rel_out']:.4f} | "
+                       f"{op['compiled']['rel_grad_qkv'][0]:.4f} / {op['eager']['rel_grad_qkv'][0]:.4f} | "
+                       f"{m['loss_compiled_bf16']:.4f} / {m['loss_eager_bf16']:.4f} / {m['loss_eager_fp32']:.4f} | "
+                       f"{m['grad_rel_compiled_vs_eager']:.3f} / {m['grad_rel_eager_bf16_vs_fp32']:.3f} |")
+    return _done(out, "Op: bf16 (8, 8, 1024, 64); model: `hnet-59m` with `--model.byte_mixer=swa`, seeded "
+                      "weights, 8 x 1,024 bytes of the validation split. Files: "
+                      + ", ".join(f"`{f}`" for f in files) + ".")
 
 
 def baseline_30m() -> str:
@@ -271,24 +296,49 @@ def generate_fast() -> str:
     return _done(out, "(bytes/s in total over the streams.) Files: " + ", ".join(f"`{f}`" for f in files) + ".")
 
 
+def generate_after() -> str:
+    """``bytelm bench generate`` for transformer-30m and hnet-30m after the cache fixes (one H100)."""
+    files = ["generate/bench_generate_after_h100.json", "generate/bench_generate_hnet_split_h100.json"]
+    rows = {}
+    for rel in files:  # the later file (hnet's split single-stream default) overrides
+        for r in _load(rel)["rows"]:
+            if r["status"] == "ok":
+                rows[(r["model"], r["batch"], r["context"])] = (r, rel)
+    cols = [(1, 1024), (1, 16384), (64, 1024), (64, 16384)]
+    out = ["| model | 1K, 1 stream | 16K, 1 stream | 1K, 64 streams | 16K, 64 streams | "
+           "TTFB 1K / 16K (1 stream) |", "|---|---:|---:|---:|---:|---:|"]
+    for m in ("transformer-30m", "hnet-30m"):
+        cells = [_rate(rows[(m, b, c)][0]["bytes_per_s"]) for b, c in cols]
+        t = [rows[(m, 1, c)][0]["ttfb_ms"] for c in (1024, 16384)]
+        out.append(f"| {m} | " + " | ".join(cells) + f" | {t[0]:.1f} / {t[1]:.1f} ms |")
+    commit = [re.search(r"GIT_COMMIT=(\w+)", _load(f)["device_command"]).group(1)[:7] for f in files]
+    return _done(out, f"(bytes/s in total over the streams.) Files: `{files[0]}` (commit {commit[0]}), "
+                      f"hnet's one-stream cells `{files[1]}` (commit {commit[1]}, the split decoder); "
+                      "two device calls, two H100 machines.")
+
+
 def decode_profile_h100() -> str:
-    """Compiled decoding steps on one H100 before and after the in-place KV-cache write."""
-    rows = [("transformer-30m", 1), ("transformer-30m", 64), ("hnet-30m", 64)]
-    out = ["| model | streams | cache write | step ms (median) | bytes/s (all streams) | "
+    """Compiled decoding steps on one H100: before and after the in-place KV-cache write, and
+    with the cache in bf16 (no per-step conversion)."""
+    rows = [("transformer-30m", 1), ("transformer-30m", 64), ("hnet-30m", 1), ("hnet-30m", 64)]
+    out = ["| model | streams | cache | step ms (median) | bytes/s (all streams) | "
            "busy ms / step | kernels / step | file |", "|---|---:|---|---:|---:|---:|---:|---|"]
     commits = []
     for preset, b in rows:
-        for tag, how in (("", "scatter_ (before)"), ("_indexput", "index_put_ (after)")):
+        for tag, how in (("", "scatter_ write, fp32 (before)"), ("_indexput", "index_put_ write, fp32"),
+                         ("_bf16cache", "index_put_ write, bf16")):
             rel = f"generate/profile_decode_compiled_{preset}_b{b}_sdpa{tag}_h100.json"
+            if not (RES / rel).is_file():
+                continue
             d = _load(rel)
             ms = d["step_ms_median"]
             out.append(f"| `{preset}` | {b} | {how} | {ms:.2f} | {b * 1e3 / ms:,.0f} | "
                        f"{d['busy_ms_per_step']:.2f} | {d['kernels_per_step']:.0f} | "
                        f"`{rel.split('/')[1]}` |")
             commits.append(d["git_commit"][:7])
-    return _done(out, "Prompt 512 bytes, 64 decoded bytes, bf16, compiled (CUDA graphs), SDPA cache "
-                      "reads; before and after are two device calls (two H100 machines); folder "
-                      f"`generate/`, commits {', '.join(sorted(set(commits)))}.")
+    return _done(out, "Prompt 512 bytes, 64 decoded bytes, bf16 autocast, compiled (CUDA graphs), SDPA "
+                      "cache reads; each cache column is its own device call (three H100 machines); "
+                      f"folder `generate/`, commits {', '.join(sorted(set(commits)))}.")
 
 
 def _recall(rel: str) -> str:
@@ -387,6 +437,22 @@ def lm_eval_h100() -> str:
                     f"{suite['enwiki_cloze_mc']['acc_norm']:.3f} |")
     return _done(out, "Files: `lm_eval/run_<model>_en_lmeval_h100.json` (training, test bpb) and "
                       "`lm_eval/lm_eval_suite_<model>_h100.json` (the suite).")
+
+
+def lm_eval_muon() -> str:
+    """The local lm-eval suite on the two models of the 2.5-minute Muon job (one H100 call)."""
+    runs = {r["name"]: r for r in _load("hnet/equal_time_2.5min_muon_h100.json")["runs"]}
+    suite = _load("lm_eval/lm_eval_suite_2.5min_muon_h100.json")["runs"]
+    out = ["| model (2.5 min, Muon) | params | steps | `bytelm eval` test bpb | enwiki_ppl bits/byte | "
+           "word perplexity | cloze acc | cloze_mc acc / acc_norm |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for path, s in suite.items():
+        r = runs[path.split("/")[2]]
+        out.append(f"| `{r['name']}` | {r['n_params'] / 1e6:.1f} M | {r['train_summary']['steps']:,} | "
+                   f"{r['test']['bpb']:.3f} | {s['enwiki_ppl']['bits_per_byte']:.3f} | "
+                   f"{s['enwiki_ppl']['word_perplexity']:.0f} | {s['enwiki_cloze']['acc']:.3f} | "
+                   f"{s['enwiki_cloze_mc']['acc']:.3f} / {s['enwiki_cloze_mc']['acc_norm']:.3f} |")
+    return _done(out, "Files: `hnet/equal_time_2.5min_muon_h100.json` (training, test bpb) and "
+                      "`lm_eval/lm_eval_suite_2.5min_muon_h100.json` (the suite), one device call.")
 
 
 def _row(rel: str, **match) -> dict:
@@ -764,6 +830,12 @@ TABLES = {  # marker name -> the function that renders its table
     "hnet_ablation_2": hnet_ablation_2,
     "hnet_ablation_3": hnet_ablation_3,
     "hnet_wide_2_5min": partial(_hnet_shapes, "hnet/equal_time_2.5min_wide_h100.json"),
+    "hnet_muon_2_5min": partial(_hnet_shapes, "hnet/equal_time_2.5min_muon_h100.json"),
+    "hnet_muon_2_5min_curve": partial(_hnet_equal_time, "hnet/equal_time_2.5min_muon_h100.json"),
+    "seeds_2_5min_curve": partial(_hnet_equal_time, "hnet/equal_time_2.5min_seeds_h100.json"),
+    "hnet_swa_paths": hnet_swa_paths,
+    "generate_after": generate_after,
+    "lm_eval_muon": lm_eval_muon,
     "hnet_e1d3_2_5min": partial(_hnet_shapes, "hnet/equal_time_2.5min_e1d3_h100.json"),
     "hnet_e1d3_2_5min_curve": partial(_hnet_equal_time, "hnet/equal_time_2.5min_e1d3_h100.json"),
     "speedrun_h100": partial(_speedrun, "speedrun/speedrun_h100.json"),
