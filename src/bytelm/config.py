@@ -136,11 +136,15 @@ class TrainConfig:
     """with train.compile: "model" compiles the whole forward as one graph; "blocks" compiles each
     repeated block in place (regional compilation: blocks of one kind share a graph, so compile
     time is that of about one block; see bytelm.train.compiling)."""
-    compile_mode: Literal["default", "reduce-overhead", "max-autotune",
-                          "max-autotune-no-cudagraphs"] = "default"
+    compile_mode: Literal["auto", "default", "reduce-overhead", "max-autotune",
+                          "max-autotune-no-cudagraphs"] = "auto"
     """torch.compile mode with train.compile; reduce-overhead replays forward and backward as
     CUDA graphs (single process; in `bytelm bench train` agiformer-31m's step fell from 43.4
-    to 30.1 ms on the H100, benchmarks/results/train_speed/bench_train_agiformer_cg_h100.json)."""
+    to 30.1 ms on the H100, benchmarks/results/train_speed/bench_train_agiformer_cg_h100.json).
+    auto: reduce-overhead where it was measured to pay in `bytelm train` (AGIFORMER on CUDA, one
+    process, no curriculum, no gradient accumulation: 2.70 M steady bytes/s,
+    hnet/equal_time_2.5min_seeds_h100.json), default everywhere else
+    (bytelm.train.compiling.resolve_compile_mode)."""
     compile_eval: bool = False
     """with train.compile (single process): validate with a torch.compile'd copy of the forward
     (default mode) instead of the eager model. Validation runs eagerly otherwise: on an H100 a

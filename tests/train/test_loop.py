@@ -241,3 +241,22 @@ def test_compile_mode_reduce_overhead_trains(make_cfg, tmp_path):
     assert comp["val_bpb"] == pytest.approx(eager["val_bpb"], rel=2e-3)
     with pytest.raises(UserError, match="compile_mode"):
         make_cfg(tmp_path / "X", {"train.compile_mode": "fast"})
+
+
+def test_compile_mode_auto_resolves(make_cfg, tmp_path):
+    """auto: CUDA graphs only where measured (AGIFORMER, CUDA, one process, no curriculum or
+    accumulation), the default mode everywhere else; explicit modes pass through; the run
+    summary records the mode it compiled with."""
+    from bytelm.train.compiling import resolve_compile_mode
+    assert resolve_compile_mode("auto", "agiformer", "cuda") == "reduce-overhead"
+    for args in [("agiformer", "cpu"), ("gpt", "cuda"), ("hnet", "cuda"), ("bsfin", "cuda")]:
+        assert resolve_compile_mode("auto", *args) == "default", args
+    assert resolve_compile_mode("auto", "agiformer", "cuda", world_size=2) == "default"
+    assert resolve_compile_mode("auto", "agiformer", "cuda", curriculum=True) == "default"
+    assert resolve_compile_mode("auto", "agiformer", "cuda", grad_accum=2) == "default"
+    assert resolve_compile_mode("max-autotune", "gpt", "cpu") == "max-autotune"
+    assert make_cfg(tmp_path / "D").train.compile_mode == "auto"
+    from bytelm.train.loop import Trainer
+    t = Trainer(make_cfg(tmp_path / "A", {"train.compile": True}, preset="agiformer-tiny"))
+    assert t.compile_mode == "default" and not t.graphs  # CPU (torch.compile is lazy: no compile here)
+    assert train(make_cfg(tmp_path / "E", {"train.steps": 1}))["compile_mode"] is None

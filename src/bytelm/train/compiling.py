@@ -17,6 +17,27 @@ import torch
 from torch import nn
 
 
+# Families whose compiled training step runs as CUDA graphs under compile_mode=auto: measured in
+# real `bytelm train` on an H100 (2.5 minutes, the baseline's recipe). agiformer-31m: 2.70 M
+# steady bytes/s with reduce-overhead (hnet/equal_time_2.5min_seeds_h100.json) against 1.49 M in
+# the default mode (issue #20's measurement), validation matching its checkpoint's test score.
+# The other families' training under CUDA graphs is not measured on a GPU, so they keep "default".
+CUDA_GRAPH_FAMILIES = frozenset({"agiformer"})
+
+
+def resolve_compile_mode(mode: str, family: str, device_type: str, world_size: int = 1,
+                         curriculum: bool = False, grad_accum: int = 1) -> str:
+    """train.compile_mode with "auto" resolved: "reduce-overhead" for a family of
+    CUDA_GRAPH_FAMILIES on CUDA in one process without a curriculum (its stages change shapes
+    and data, never measured under graphs) or gradient accumulation; "default" otherwise. Any
+    other mode is returned as given."""
+    if mode != "auto":
+        return mode
+    graphs = (family in CUDA_GRAPH_FAMILIES and device_type == "cuda" and world_size == 1
+              and not curriculum and grad_accum == 1)
+    return "reduce-overhead" if graphs else "default"
+
+
 def compile_blocks(model: nn.Module, mode: str = "default") -> int:
     """Compiles, in place, every element of every ``nn.ModuleList`` inside ``model``.
 

@@ -27,7 +27,7 @@ from bytelm.registry import create_model
 from bytelm.train import checkpoint as ckpt_io
 from bytelm.train import distributed as D
 from bytelm.train.budget import WallClockBudget
-from bytelm.train.compiling import compiled_forward
+from bytelm.train.compiling import compiled_forward, resolve_compile_mode
 from bytelm.locks import RunLock
 from bytelm.train.metrics import MetricsLogger, check_backends
 from bytelm.train.perf import mfu, peak_memory_gib, peak_tflops
@@ -176,7 +176,13 @@ class Trainer:
         if self.curriculum is not None:
             self.curriculum.set_total_steps(self.total_steps)
         # reduce-overhead: CUDA graphs, whose outputs the next replay overwrites (see train_step)
-        self.graphs = cfg.train.compile and cfg.train.compile_mode == "reduce-overhead"
+        self.compile_mode = resolve_compile_mode(
+            cfg.train.compile_mode, cfg.model.family, self.device.type, info.world_size,
+            curriculum=self.curriculum is not None, grad_accum=cfg.train.grad_accum)
+        if cfg.train.compile and cfg.train.compile_mode == "auto" and self.compile_mode != "default":
+            log.info("train.compile_mode=auto: %s (%s on %s)", self.compile_mode, cfg.model.family,
+                     self.device.type)
+        self.graphs = cfg.train.compile and self.compile_mode == "reduce-overhead"
         if self.graphs and info.world_size > 1:
             raise UserError("train.compile_mode=reduce-overhead (CUDA graphs) runs in a single "
                             "process; use the default mode with torchrun")
@@ -189,7 +195,7 @@ class Trainer:
             else:
                 log.warning("train.compile_eval needs train.compile in a single process: "
                             "validating with the eager model")
-        self.fwd = (compiled_forward(self.wrapped, cfg.train.compile_scope, cfg.train.compile_mode)
+        self.fwd = (compiled_forward(self.wrapped, cfg.train.compile_scope, self.compile_mode)
                     if cfg.train.compile else self.wrapped)
         self.stepper = TrainStep(
             self.model, self.optimizer,
@@ -565,6 +571,7 @@ class Trainer:
                 "val_bpb": last_val["bpb"] if last_val else None, "best_val_bpb": self.best_val,
                 "budget_used_s": self.budget.elapsed() if self.budget else None,
                 "first_step_s": self.first_step_s, "eval_time_s": self.eval_time,
+                "compile_mode": self.compile_mode if self.cfg.train.compile else None,
                 "run_dir": str(self.run_dir)}
 
 
