@@ -35,6 +35,10 @@ How a number is traced (first rule that holds):
    its --check keeps it current). Every match must be specific: at most 10% of the number's
    neighbours at the shown precision (its last digit moved by 2, 3, 5, ... 29) may match the
    same files, or the match is by chance (a file with a dense curve matches any 4-digit bpb).
+   "The same files" is every file of the scope searched, not only the one that matched: a unit
+   or section citing several files is searched in all of them, so a neighbour matching any of
+   them would have been traced as well (a number specific in one file of a section that also
+   cites a dense curve is weak; cite its file in its own paragraph, row or list item).
    Summary leaves are tried before series (a leaf inside a list of more than 16 elements).
 2. **derived**: the difference, the ratio (``1.13x``) or the percentage change of two numbers
    that are either summary leaves of the same key name (the last key of their JSON path, so a
@@ -461,10 +465,12 @@ def classify(numbers: list[Number], leaves: Leaves) -> None:
                 if n.status:
                     break
                 hits = direct_hits(n, leaves.pool((f,), series)[0])
-                if _specific(hits):
+                if _specific(hits) and (len(files) == 1 or
+                                        _specific(direct_hits(n, leaves.pool(tuple(files), series)[0]))):
                     n.status, n.how = "direct", f"{scope}: {f}"
                 elif hits[0] and not n.how:
-                    n.how = f"{scope}: {f} matches, but so do its neighbours"
+                    n.how = (f"{scope}: {f} matches, but so do its neighbours" if not _specific(hits) else
+                             f"{scope}: {f} matches, but its neighbours match the {scope}'s other files")
         if not n.status and _specific(direct_hits(n, n.table_values)):
             n.status, n.how = "direct", "table: a generated table of the same doc"
     units: dict[int, list[Number]] = {}
