@@ -17,7 +17,9 @@ What is a number. A decimal literal with an optional sign (``-``, ``−``, ``+``
 separators (``1,827``), a decimal part, scientific notation (``3e-4``) and a unit: ``K``/``k``
 (x1e3), ``M`` (x1e6), ``G``/``B`` (x1e9), ``KB``/``MB``/``GB`` and the ``KiB`` family (the
 same decimal scale: docs write MB loosely), ``%``, ``x``/``×`` (a ratio), or a time unit
-(``s``, ``ms``, ``min``, ``h``: compared as written). Not numbers: a digit run touching a letter,
+(``s``, ``ms``, ``min``, ``h``: compared as written); in a rate the unit is that of the
+numerator (``1.48 MB/s`` is 1.48 M, ``737.9 TFLOP/s`` and ``0.84 MFLOP/byte`` likewise: such a
+rate is not a path). Not numbers: a digit run touching a letter,
 ``_`` or ``-`` on its left or a letter on its right that is not a unit (``h100``, ``fp32``,
 ``transformer-30m``, ``e1d3``, ``2nd``), file names and paths, commit hashes, dates
 (``2026-12-05``), issue and PR numbers (``#19``), section numbers (``§1.8``, ``S §1.10``),
@@ -73,7 +75,7 @@ COMMENT = re.compile(r"<!--.*?-->", re.S)
 CODE = re.compile(r"(`+)(.+?)\1", re.S)
 LINK_TARGET = re.compile(r"\]\([^)\s]*\)")
 URL = re.compile(r"https?://\S+")
-PATH = re.compile(r"(?<![\w])(?:\.\./|\./)?(?:[\w.+{},*-]+/)+(?:[\w.+{},*-]+)?|"
+PATH = re.compile(r"(?<![\w])(?![KMGTP]?(?:i?B|FLOPs?)/(?:s|byte)\b)(?:\.\./|\./)?(?:[\w.+{},*-]+/)+(?:[\w.+{},*-]+)?|"
                   r"\b[\w.+{},*-]+\.(?:json|jsonl|log|txt|md|png|py|sh|yaml|toml|csv|bin|pt|safetensors)\b")
 DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?)?\b|\b\d{1,2}:\d{2}(?::\d{2})?\b")
 ISSUE = re.compile(r"(?:#|PR\s?|issue\s)\d+\b", re.I)
@@ -432,8 +434,8 @@ def derived_hits(n: Number, k: Keyed, probe: bool = True) -> tuple[np.ndarray, s
         got = (count > 0).any(axis=1)
         if got[0] and not how:
             j = int(np.argmax(count[0] > 0))
-            lo = int(k.search(blo[:1], "left")[0, j])
-            b = next(v for v in k.values[lo:lo + 2] if v != k.values[j])
+            lo, hi = int(k.search(blo[:1], "left")[0, j]), int(k.search(bhi[:1], "right")[0, j])
+            b = next((v for v in k.values[lo:hi] if v != k.values[j]), k.values[lo])
             how = f"{op} of {k.values[j]:g} and {b:g} ({k.names[int(k.kid[j])]})"
         hits |= got
     if probe:

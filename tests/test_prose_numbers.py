@@ -112,3 +112,9 @@ def test_the_chance_guard_spans_every_file_of_the_scope():
 
     assert status("bpb 1.500 (`d.json`).") == "direct"
     assert status("bpb 1.500 (`d.json`, `e.json`).") == "weak"
+
+
+def test_a_rate_keeps_its_unit():
+    ns = pn.extract("docs/x.md", "2.26 MB/s, 2.0 TFLOP/s and 0.84 MFLOP/byte", [])
+    assert {n.text: n.unit for n in ns} == {"2.26 MB": "MB", "2.0 TFLOP": "TFLOP", "0.84 MFLOP": "MFLOP"}
+    assert classify("Steady 2.26 MB/s (`run/a.json`).") == {"2.26 MB": "direct"}
