@@ -29,7 +29,9 @@ How a number is traced (first rule that holds):
 1. **direct**: a numeric leaf of a result file rounds to it at the precision shown (``1.827``
    is any value in [1.8265, 1.8275]; ``36.8 K`` any in [36750, 36850]; ``77%`` also the
    fraction 0.77; signs are ignored: a gap of ``+0.133`` may be stored as 0.133). The files
-   searched are, in order, those the number's unit cites (paragraph, table row or list item),
+   searched are, in order, those the number's unit cites (paragraph, table row or list item; a
+   hand-written table row also cites what its caption cites, the paragraph or list item that
+   ends at most one blank line above the table),
    those its section cites (between two headings, generated tables' file notes included), and
    then every result file (``global``). JSON leaves are numbers and the numbers inside strings;
    .log/.txt/.md result files give every number in their text. A number shown in a generated
@@ -197,6 +199,22 @@ def _claims_columns(line: str) -> str:
     return "|".join(cells)
 
 
+def _caption(unit: list[int], raw: list[str], unit_of: dict[int, list[int]]) -> list[int] | None:
+    """The caption of a hand-written table row: the paragraph or list item that ends at most
+    one blank line above the table's first row (None for a unit that is not a table row)."""
+    i = unit[0]
+    if not raw[i].lstrip().startswith("|"):
+        return None
+    while i > 0 and raw[i - 1].lstrip().startswith("|"):
+        i -= 1
+    i -= 1
+    if i >= 0 and not raw[i].strip():
+        i -= 1
+    if i < 0 or not raw[i].strip() or raw[i].lstrip().startswith(("|", "#", "```", "<!--")) or i not in unit_of:
+        return None
+    return unit_of[i]
+
+
 def extract(doc: str, text: str, files: list[str] | None = None) -> list[Number]:
     """Every prose number of one doc, with the result files its unit and section cite.
 
@@ -242,8 +260,12 @@ def extract(doc: str, text: str, files: list[str] | None = None) -> list[Number]
         sec_cites.setdefault(sections[i], [])
         sec_cites[sections[i]] += [f for f in _cites(raw, files) if f not in sec_cites[sections[i]]]
     out = []
+    unit_of = {i: u for u in units for i in u}
     for u in units:
         cites = _cites("\n".join(raw_lines[i] for i in u), files)
+        caption = _caption(u, raw_lines, unit_of)
+        if caption:
+            cites += [f for f in _cites("\n".join(raw_lines[i] for i in caption), files) if f not in cites]
         for i in u:
             for m in NUMBER.finditer(lines[i]):
                 s, e = m.start(), m.end()

@@ -118,3 +118,10 @@ def test_a_rate_keeps_its_unit():
     ns = pn.extract("docs/x.md", "2.26 MB/s, 2.0 TFLOP/s and 0.84 MFLOP/byte", [])
     assert {n.text: n.unit for n in ns} == {"2.26 MB": "MB", "2.0 TFLOP": "TFLOP", "0.84 MFLOP": "MFLOP"}
     assert classify("Steady 2.26 MB/s (`run/a.json`).") == {"2.26 MB": "direct"}
+
+
+def test_a_table_row_cites_what_its_caption_cites():
+    text = ("Steps of each run (`run/a.json`):\n\n| run | steps |\n|---|---:|\n| a | 1,827 |\n\n"
+            "| b | 1,827 |\n")
+    ns = pn.extract("docs/x.md", text, list(LEAVES.by_file))
+    assert [(n.text, n.unit_cites) for n in ns] == [("1,827", ["run/a.json"]), ("1,827", [])]
