@@ -17,7 +17,9 @@ What is a number. A decimal literal with an optional sign (``-``, ``−``, ``+``
 separators (``1,827``), a decimal part, scientific notation (``3e-4``) and a unit: ``K``/``k``
 (x1e3), ``M`` (x1e6), ``G``/``B`` (x1e9), ``KB``/``MB``/``GB`` and the ``KiB`` family (the
 same decimal scale: docs write MB loosely), ``%``, ``x``/``×`` (a ratio), or a time unit
-(``s``, ``ms``, ``min``, ``h``: compared as written). Not numbers: a digit run touching a letter,
+(``s``, ``ms``, ``min``, ``h``: compared as written); in a rate the unit is that of the
+numerator (``1.48 MB/s`` is 1.48 M, ``737.9 TFLOP/s`` and ``0.84 MFLOP/byte`` likewise: such a
+rate is not a path). Not numbers: a digit run touching a letter,
 ``_`` or ``-`` on its left or a letter on its right that is not a unit (``h100``, ``fp32``,
 ``transformer-30m``, ``e1d3``, ``2nd``), file names and paths, commit hashes, dates
 (``2026-12-05``), issue and PR numbers (``#19``), section numbers (``§1.8``, ``S §1.10``),
@@ -27,7 +29,9 @@ How a number is traced (first rule that holds):
 1. **direct**: a numeric leaf of a result file rounds to it at the precision shown (``1.827``
    is any value in [1.8265, 1.8275]; ``36.8 K`` any in [36750, 36850]; ``77%`` also the
    fraction 0.77; signs are ignored: a gap of ``+0.133`` may be stored as 0.133). The files
-   searched are, in order, those the number's unit cites (paragraph, table row or list item),
+   searched are, in order, those the number's unit cites (paragraph, table row or list item; a
+   hand-written table row also cites what its caption cites, the paragraph or list item that
+   ends at most one blank line above the table),
    those its section cites (between two headings, generated tables' file notes included), and
    then every result file (``global``). JSON leaves are numbers and the numbers inside strings;
    .log/.txt/.md result files give every number in their text. A number shown in a generated
@@ -35,6 +39,10 @@ How a number is traced (first rule that holds):
    its --check keeps it current). Every match must be specific: at most 10% of the number's
    neighbours at the shown precision (its last digit moved by 2, 3, 5, ... 29) may match the
    same files, or the match is by chance (a file with a dense curve matches any 4-digit bpb).
+   "The same files" is every file of the scope searched, not only the one that matched: a unit
+   or section citing several files is searched in all of them, so a neighbour matching any of
+   them would have been traced as well (a number specific in one file of a section that also
+   cites a dense curve is weak; cite its file in its own paragraph, row or list item).
    Summary leaves are tried before series (a leaf inside a list of more than 16 elements).
 2. **derived**: the difference, the ratio (``1.13x``) or the percentage change of two numbers
    that are either summary leaves of the same key name (the last key of their JSON path, so a
@@ -69,7 +77,7 @@ COMMENT = re.compile(r"<!--.*?-->", re.S)
 CODE = re.compile(r"(`+)(.+?)\1", re.S)
 LINK_TARGET = re.compile(r"\]\([^)\s]*\)")
 URL = re.compile(r"https?://\S+")
-PATH = re.compile(r"(?<![\w])(?:\.\./|\./)?(?:[\w.+{},*-]+/)+(?:[\w.+{},*-]+)?|"
+PATH = re.compile(r"(?<![\w])(?![KMGTP]?(?:i?B|FLOPs?)/(?:s|byte)\b)(?:\.\./|\./)?(?:[\w.+{},*-]+/)+(?:[\w.+{},*-]+)?|"
                   r"\b[\w.+{},*-]+\.(?:json|jsonl|log|txt|md|png|py|sh|yaml|toml|csv|bin|pt|safetensors)\b")
 DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?)?\b|\b\d{1,2}:\d{2}(?::\d{2})?\b")
 ISSUE = re.compile(r"(?:#|PR\s?|issue\s)\d+\b", re.I)
@@ -191,6 +199,22 @@ def _claims_columns(line: str) -> str:
     return "|".join(cells)
 
 
+def _caption(unit: list[int], raw: list[str], unit_of: dict[int, list[int]]) -> list[int] | None:
+    """The caption of a hand-written table row: the paragraph or list item that ends at most
+    one blank line above the table's first row (None for a unit that is not a table row)."""
+    i = unit[0]
+    if not raw[i].lstrip().startswith("|"):
+        return None
+    while i > 0 and raw[i - 1].lstrip().startswith("|"):
+        i -= 1
+    i -= 1
+    if i >= 0 and not raw[i].strip():
+        i -= 1
+    if i < 0 or not raw[i].strip() or raw[i].lstrip().startswith(("|", "#", "```", "<!--")) or i not in unit_of:
+        return None
+    return unit_of[i]
+
+
 def extract(doc: str, text: str, files: list[str] | None = None) -> list[Number]:
     """Every prose number of one doc, with the result files its unit and section cite.
 
@@ -236,8 +260,12 @@ def extract(doc: str, text: str, files: list[str] | None = None) -> list[Number]
         sec_cites.setdefault(sections[i], [])
         sec_cites[sections[i]] += [f for f in _cites(raw, files) if f not in sec_cites[sections[i]]]
     out = []
+    unit_of = {i: u for u in units for i in u}
     for u in units:
         cites = _cites("\n".join(raw_lines[i] for i in u), files)
+        caption = _caption(u, raw_lines, unit_of)
+        if caption:
+            cites += [f for f in _cites("\n".join(raw_lines[i] for i in caption), files) if f not in cites]
         for i in u:
             for m in NUMBER.finditer(lines[i]):
                 s, e = m.start(), m.end()
@@ -428,8 +456,8 @@ def derived_hits(n: Number, k: Keyed, probe: bool = True) -> tuple[np.ndarray, s
         got = (count > 0).any(axis=1)
         if got[0] and not how:
             j = int(np.argmax(count[0] > 0))
-            lo = int(k.search(blo[:1], "left")[0, j])
-            b = next(v for v in k.values[lo:lo + 2] if v != k.values[j])
+            lo, hi = int(k.search(blo[:1], "left")[0, j]), int(k.search(bhi[:1], "right")[0, j])
+            b = next((v for v in k.values[lo:hi] if v != k.values[j]), k.values[lo])
             how = f"{op} of {k.values[j]:g} and {b:g} ({k.names[int(k.kid[j])]})"
         hits |= got
     if probe:
@@ -461,10 +489,12 @@ def classify(numbers: list[Number], leaves: Leaves) -> None:
                 if n.status:
                     break
                 hits = direct_hits(n, leaves.pool((f,), series)[0])
-                if _specific(hits):
+                if _specific(hits) and (len(files) == 1 or
+                                        _specific(direct_hits(n, leaves.pool(tuple(files), series)[0]))):
                     n.status, n.how = "direct", f"{scope}: {f}"
                 elif hits[0] and not n.how:
-                    n.how = f"{scope}: {f} matches, but so do its neighbours"
+                    n.how = (f"{scope}: {f} matches, but so do its neighbours" if not _specific(hits) else
+                             f"{scope}: {f} matches, but its neighbours match the {scope}'s other files")
         if not n.status and _specific(direct_hits(n, n.table_values)):
             n.status, n.how = "direct", "table: a generated table of the same doc"
     units: dict[int, list[Number]] = {}

@@ -97,3 +97,31 @@ def test_check_reports_new_and_stale_exceptions():
 def test_a_number_of_a_generated_table_is_traced():
     text = "<!-- table:t -->\n| mean | 0.419 |\n<!-- /table:t -->\n\nThe mean, 0.419, and 0.491.\n"
     assert classify(text) == {"0.419": "direct", "0.491": "untraced"}
+
+
+def test_the_chance_guard_spans_every_file_of_the_scope():
+    # 1.500 is specific in d.json alone, but the scope that also cites e.json (a dense curve) would
+    # match most of its neighbours too: a mistyped 1.503 would be "traced" to e.json
+    leaves = pn.Leaves.of({"d.json": {"bpb": 1.5},
+                           "e.json": {"curve": [1.502, 1.503, 1.505, 1.507, 1.511, 1.513, 1.497, 1.495]}})
+
+    def status(text):
+        ns = pn.extract("docs/x.md", text, list(leaves.by_file))
+        pn.classify(ns, leaves)
+        return ns[0].status
+
+    assert status("bpb 1.500 (`d.json`).") == "direct"
+    assert status("bpb 1.500 (`d.json`, `e.json`).") == "weak"
+
+
+def test_a_rate_keeps_its_unit():
+    ns = pn.extract("docs/x.md", "2.26 MB/s, 2.0 TFLOP/s and 0.84 MFLOP/byte", [])
+    assert {n.text: n.unit for n in ns} == {"2.26 MB": "MB", "2.0 TFLOP": "TFLOP", "0.84 MFLOP": "MFLOP"}
+    assert classify("Steady 2.26 MB/s (`run/a.json`).") == {"2.26 MB": "direct"}
+
+
+def test_a_table_row_cites_what_its_caption_cites():
+    text = ("Steps of each run (`run/a.json`):\n\n| run | steps |\n|---|---:|\n| a | 1,827 |\n\n"
+            "| b | 1,827 |\n")
+    ns = pn.extract("docs/x.md", text, list(LEAVES.by_file))
+    assert [(n.text, n.unit_cites) for n in ns] == [("1,827", ["run/a.json"]), ("1,827", [])]
