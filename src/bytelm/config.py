@@ -61,6 +61,10 @@ class OptimConfig:
     """SGD momentum."""
     muon_momentum: float = 0.95
     """muon: momentum of the Muon part (Nesterov)."""
+    muon_impl: Literal["torch", "batched"] = "torch"
+    """muon: torch (torch.optim.Muon, one matrix at a time) or batched (bytelm.optim.batched_muon:
+    the same updates with same-shaped matrices stacked, fewer kernel launches; not yet timed on a
+    GPU, so not the default)."""
     weight_decay: float = 0.01
     """decoupled weight decay on matrices (not on norms, biases, embeddings)."""
     schedule: Literal["cosine", "wsd", "constant"] = "cosine"

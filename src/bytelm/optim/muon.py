@@ -31,7 +31,7 @@ class MuonAdamW(torch.optim.Optimizer):
     its Muon part (parameters in ``muon_ids``) and its AdamW part, keeping its other keys."""
 
     def __init__(self, groups: list[dict], muon_ids: set[int], lr: float, betas, eps: float,
-                 momentum: float = 0.95, fused: bool | None = None):
+                 momentum: float = 0.95, fused: bool | None = None, impl: str = "torch"):
         mu, ad = [], []
         for g in groups:
             rest = {k: v for k, v in g.items() if k != "params"}
@@ -41,7 +41,11 @@ class MuonAdamW(torch.optim.Optimizer):
                 mu.append({**rest, "params": m, "muon": True})
             if a:
                 ad.append({**rest, "params": a, "muon": False})
-        self._muon = torch.optim.Muon(mu, lr=lr, momentum=momentum, adjust_lr_fn="match_rms_adamw") if mu else None
+        if impl not in ("torch", "batched"):
+            raise ValueError(f"muon impl must be 'torch' or 'batched', got {impl!r}")
+        from bytelm.optim.batched_muon import BatchedMuon
+        muon_cls = BatchedMuon if impl == "batched" else torch.optim.Muon
+        self._muon = muon_cls(mu, lr=lr, momentum=momentum, adjust_lr_fn="match_rms_adamw") if mu else None
         self._adam = torch.optim.AdamW(ad, lr=lr, betas=betas, eps=eps, fused=fused) if ad else None
         inner = [o for o in (self._muon, self._adam) if o is not None]
         super().__init__([g for o in inner for g in o.param_groups], {})
@@ -78,4 +82,4 @@ def build_muon(model: nn.Module, groups: list[dict], cfg) -> MuonAdamW:
     ids = {id(p) for n, p in model.named_parameters() if n in names}
     on_cuda = next(model.parameters()).is_cuda
     return MuonAdamW(groups, ids, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps,
-                     momentum=cfg.muon_momentum, fused=on_cuda or None)
+                     momentum=cfg.muon_momentum, fused=on_cuda or None, impl=cfg.muon_impl)
