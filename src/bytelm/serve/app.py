@@ -19,6 +19,7 @@ import base64
 import binascii
 import json
 import logging
+from functools import partial
 from importlib import resources
 from typing import Literal
 
@@ -31,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
 from bytelm.errors import UserError
+from bytelm.precision import autocast_ctx
 from bytelm.serve.config import ServeConfig
 from bytelm.serve.guard import RequestGuard
 
@@ -111,6 +113,15 @@ def _scores_json(run_name: str, data: bytes, s) -> JSONResponse:
     return Response(json.dumps(body, separators=(",", ":")), media_type="application/json")
 
 
+def _next_byte(it, device):
+    """The generator's next byte (None at its end) under ``bytelm generate``'s default precision
+    (bf16 autocast on CUDA, fp32 on CPU). Autocast is per thread and every byte may run in another
+    worker thread, so each step enters it; the decoder, made at the first step, keeps its caches
+    in that dtype."""
+    with autocast_ctx(device, "auto"):
+        return next(it, None)
+
+
 def create_app(runs: dict, config: ServeConfig | None = None) -> FastAPI:
     """The app serving ``runs`` ({name: LoadedRun}) under the limits of ``config``."""
     from bytelm.eval.plots import load_curves
@@ -188,9 +199,10 @@ def create_app(runs: dict, config: ServeConfig | None = None) -> FastAPI:
                            max_bytes=req.max_bytes, temperature=req.temperature, top_k=req.top_k,
                            top_p=req.top_p, seed=req.seed, mode=req.mode,
                            entropy_low=req.entropy_low, entropy_high=req.entropy_high)
+        step = partial(_next_byte, it, next(run.model.parameters()).device)
         try:
             # the first byte here, so a bad prompt is a 4xx rather than an error mid-stream
-            first = await anyio.to_thread.run_sync(next, it, None)
+            first = await anyio.to_thread.run_sync(step)
         except UserError as e:
             generating.release()
             raise HTTPException(400, str(e)) from None
@@ -208,7 +220,7 @@ def create_app(runs: dict, config: ServeConfig | None = None) -> FastAPI:
                     # on writing, so ask before every byte
                     if await request.is_disconnected():
                         return
-                    b = await anyio.to_thread.run_sync(next, it, None)
+                    b = await anyio.to_thread.run_sync(step)
                 yield f"event: done\ndata: {json.dumps({'n': n})}\n\n"
             finally:
                 it.close()
