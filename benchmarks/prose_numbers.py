@@ -46,8 +46,19 @@ How a number is traced (first rule that holds):
    Summary leaves are tried before series (a leaf inside a list of more than 16 elements).
 2. **derived**: the difference, the ratio (``1.13x``) or the percentage change of two numbers
    that are either summary leaves of the same key name (the last key of their JSON path, so a
-   ratio compares like with like) in the cited files (unit, then section), or numbers of the same
-   unit of prose that are themselves traced directly; specific in the same sense.
+   ratio compares like with like) in the cited files, or numbers of the same unit of prose that
+   are themselves traced directly. Tried only for a number no leaf of its cited files (unit or
+   section, series included) gives and no rule 1 traces (direct is preferred: ``8.9%`` that a
+   dense file of its row matches is weak, not a % change that happens to round to it). Steps:
+   the unit, then the section; the pool of a step is every such difference, ratio and % change
+   of its files' leaves (all keys, all three operations) and of the unit's traced numbers,
+   the same pool for the number and for its neighbours, as for a direct match. The guard is
+   tighter: such a pool is dense and clumped (N leaves give N^2 ratios), so the rate is
+   sampled at every neighbour from 2 to 100 steps of the last digit either way (20 probes
+   cannot tell 5% from 30%), and at most 5% of them may be derivable (the derivation is a
+   second trial after the direct one, so it gets half of the 10% bound). A real ratio of two
+   cited bytes/s passes; a ratio of two ``bytes_seen`` that rounds to a bpb does not, unless the
+   pool is so sparse that its neighbours are truly not derivable (then cite the real source).
 3. **weak**: a match that is not specific, or a global match with fewer than 3 significant
    digits (``77%``, ``0.91``): such a number would match even if mistyped, so it is not counted
    as traced; it is reported separately and not checked.
@@ -292,6 +303,11 @@ def extract(doc: str, text: str, files: list[str] | None = None) -> list[Number]
 
 PROBES = np.array([0, 2, 3, 5, 7, 11, 13, 17, 19, 23, 29, -2, -3, -5, -7, -11, -13, -17, -19, -23, -29])
 CHANCE = 0.1  # a match is by chance when more than this share of the neighbours match too
+# a derivation's neighbours: every last-digit step from 2 to 100 either way. A pool of pairwise
+# differences and ratios is dense and clumped, and the 20 PROBES cannot tell a rate of 5% from
+# one of 30% (2 of 20 hit either way); 198 probes cost one searchsorted more
+DERIVED_CHANCE = CHANCE / 2  # a derivation is a second trial after the direct one: half the bound
+DERIVED_PROBES = np.array([0, *range(2, 101), *range(-2, -101, -1)])
 SERIES = 16  # a leaf inside a list longer than this is part of a series (a curve, a log)
 
 
@@ -398,8 +414,8 @@ def _specific(hits: np.ndarray) -> bool:
     return bool(hits[0]) and hits[1:].mean() <= CHANCE
 
 
-def _centres(n: Number) -> np.ndarray:
-    return n.value + PROBES * 2 * n.half
+def _centres(n: Number, probes: np.ndarray = PROBES) -> np.ndarray:
+    return n.value + probes * 2 * n.half
 
 
 def _scales(n: Number) -> list[float]:
@@ -445,7 +461,7 @@ def _bounds(op: str, a: np.ndarray, lo: np.ndarray, hi: np.ndarray):
 def derived_hits(n: Number, k: Keyed, probe: bool = True) -> tuple[np.ndarray, str]:
     """Whether two values of the same key give n (and each neighbour, if probe) by a
     difference, a ratio or a percentage change, and how n is given (op, key, the two values)."""
-    c = _centres(n) if probe else np.array([n.value])
+    c = _centres(n, DERIVED_PROBES) if probe else np.array([n.value])
     hits, how = np.zeros(len(c), bool), ""
     if len(k.values) < 2:
         return hits, how
@@ -465,20 +481,31 @@ def derived_hits(n: Number, k: Keyed, probe: bool = True) -> tuple[np.ndarray, s
     return hits, how
 
 
-def derived(n: Number, k: Keyed) -> tuple[bool, str]:
-    """(n is specifically derived from k, how)."""
-    if not derived_hits(n, k, probe=False)[0][0]:
+def derived(n: Number, leaves: Leaves, files: list[str], peers: set[float]) -> tuple[bool, str]:
+    """(n is specifically derived at one step, how). The step's pool is every difference, ratio
+    and percentage change of two summary leaves of one key of files, and of two of peers (the
+    unit's directly traced numbers); the guard is that of a direct match over the whole pool:
+    n is derivable from it, and at most DERIVED_CHANCE of its neighbours (DERIVED_PROBES) are
+    derivable from it too."""
+    pools = ((leaves.keyed(tuple(files), False), ""), (Keyed.of({"prose": peers}), "prose: "))
+    if not any(derived_hits(n, k, probe=False)[0][0] for k, _ in pools):
         return False, ""  # the usual case, 20 times cheaper than probing the neighbours
-    hits, how = derived_hits(n, k)
-    return _specific(hits), how
+    hits, how = np.zeros(len(DERIVED_PROBES), bool), ""
+    for k, label in pools:
+        h, got = derived_hits(n, k)
+        hits |= h
+        how = how or (label + got if got else "")
+    return bool(hits[0]) and hits[1:].mean() <= DERIVED_CHANCE, how
 
 
 def classify(numbers: list[Number], leaves: Leaves) -> None:
     """Sets each number's status (direct, derived, weak, short, untraced) and how it was traced.
 
     Scopes in order: the files the number's unit cites, those its section cites; summary leaves
-    (not in a series) before all leaves; direct before derived; then two traced numbers of the
-    same unit; then every result file, direct only, at 3 or more significant digits."""
+    (not in a series) before all leaves; then every result file, direct only, at 3 or more
+    significant digits; every direct trace before any derived one. Derived: at the unit, then
+    the section, from the scope's summary leaves of one key and the unit's directly traced
+    numbers, guarded against chance over all of that step's pool (see derived())."""
     for n in numbers:
         n.status, n.how = "", ""
         if n.sig < 2:
@@ -497,29 +524,29 @@ def classify(numbers: list[Number], leaves: Leaves) -> None:
                              f"{scope}: {f} matches, but its neighbours match the {scope}'s other files")
         if not n.status and _specific(direct_hits(n, n.table_values)):
             n.status, n.how = "direct", "table: a generated table of the same doc"
+    everything, _ = leaves.pool(None, False)
+    for n in numbers:
+        if not n.status and n.sig >= 3 and _specific(direct_hits(n, everything)):
+            n.status, n.how = "direct", "global: " + next(f for f in leaves.by_file
+                                                          if direct_hits(n, leaves.pool((f,), False)[0])[0])
     units: dict[int, list[Number]] = {}
     for n in numbers:
         units.setdefault(id(n.unit_cites), []).append(n)
-    everything, owners = leaves.pool(None, False)
     for n in numbers:
         if n.status:
             continue
-        for scope, files in (("unit", n.unit_cites), ("section", n.section_cites)):
-            ok, how = derived(n, leaves.keyed(tuple(files), False)) if files and not n.status else (False, "")
-            if ok:
-                n.status, n.how = "derived", f"{scope}: {how}"
-        if n.status:
+        if n.how:  # a leaf of a cited file gives it, unspecifically: a derivation does not outrank that
+            n.status = "weak"
             continue
         peers = {p.value for p in units[id(n.unit_cites)] if p.status == "direct" and p is not n}
-        ok, how = derived(n, Keyed.of({"prose": peers}))
-        if ok:
-            n.status, n.how = "derived", f"prose: {how}"
+        for scope, files in (("unit", n.unit_cites), ("section", n.section_cites)):
+            ok, how = derived(n, leaves, files, peers)
+            if ok:
+                n.status, n.how = "derived", f"{scope}: {how}"
+                break
+        if n.status:
             continue
-        hits = direct_hits(n, everything)
-        if n.sig >= 3 and _specific(hits):
-            n.status, n.how = "direct", "global: " + next(f for f, fs in leaves.by_file.items()
-                                                          if direct_hits(n, leaves.pool((f,), False)[0])[0])
-        elif hits[0] or n.how or direct_hits(n, leaves.pool(None, True)[0])[0]:
+        if direct_hits(n, everything)[0] or n.how or direct_hits(n, leaves.pool(None, True)[0])[0]:
             n.status = "weak"
             n.how = n.how or ("global: matches, but so do its neighbours" if n.sig >= 3 else "global: short")
         else:

@@ -125,3 +125,35 @@ def test_a_table_row_cites_what_its_caption_cites():
             "| b | 1,827 |\n")
     ns = pn.extract("docs/x.md", text, list(LEAVES.by_file))
     assert [(n.text, n.unit_cites) for n in ns] == [("1,827", ["run/a.json"]), ("1,827", [])]
+
+
+def _status(leaves: "pn.Leaves", text: str) -> dict[str, str]:
+    ns = pn.extract("docs/x.md", text, list(leaves.by_file))
+    pn.classify(ns, leaves)
+    return {n.text: n.status for n in ns}
+
+
+def test_a_real_ratio_of_two_cited_speeds_is_derived():
+    leaves = pn.Leaves.of({"s/fast.json": {"bytes_per_s": 2.26e6, "ms_per_step": 29.0, "steps": 10},
+                           "s/slow.json": {"bytes_per_s": 2.0e6, "ms_per_step": 32.8, "steps": 10}})
+    assert _status(leaves, "Compiled it runs 1.13x faster (2.26 M vs 2.00 M bytes/s; `s/fast.json`, "
+                           "`s/slow.json`).")["1.13x"] == "derived"
+
+
+def test_direct_is_preferred_over_a_coincidental_derivation():
+    # the row's file gives 8.9% directly (mfu 0.089), but among dense numbers, so the direct match is
+    # weak; that two bytes/s of the file differ by 8.9% does not make it traced
+    dense = {f"ms_{i}": 7.0 + 0.1 * i for i in range(60)}
+    leaves = pn.Leaves.of({"t/run.json": {"mfu": 0.089, "bytes_per_s": [2.17599e6, 1.99879e6], **dense}})
+    assert _status(leaves, "| custom op (`t/run.json`) | 8.9% |") == {"8.9%": "weak"}
+
+
+def test_a_coincidental_ratio_of_prose_numbers_is_rejected():
+    # 1.5x is 75.7 / 49.5 of the paragraph's own numbers, but the cited file's times make nearly any
+    # ratio near 1.5 (15/10, 18/12, 16/11, ...): the prose pool is part of the unit's pool, not a
+    # second, sparser chance
+    leaves = pn.Leaves.of({"r/speed.json": {"runs": [{"time_s": float(t)} for t in range(10, 26)],
+                                            "validation_s": [49.5, 75.7]}})
+    got = _status(leaves, "It is 1.5x slower; validations took 49.5 s and 75.7 s (`r/speed.json`).")
+    assert got == {"1.5x": "untraced", "49.5 s": "direct", "75.7 s": "direct"}
+
