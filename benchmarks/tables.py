@@ -455,6 +455,20 @@ def lm_eval_muon() -> str:
                       "`lm_eval/lm_eval_suite_2.5min_muon_h100.json` (the suite), one device call.")
 
 
+def prose_report() -> str:
+    """``benchmarks/prose_numbers.py``'s report over README.md and docs/*.md, per file (prose
+    outside generated tables, so this table does not change its own counts)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import prose_numbers as pn
+    rows = pn.report(pn.run(), pn.read_exceptions()).splitlines()
+    return _done(rows, "direct: in a cited file, a generated table of the same doc, or specific "
+                       "anywhere; derived: a difference, ratio or % change of two numbers; weak: "
+                       "matches, but so would a mistyped number (not counted as traced); short: one "
+                       "significant digit (out of scope); untraced: none outside "
+                       "`docs/prose_numbers_exceptions.txt` (counts from the original-code study, "
+                       "../shared/spec/original_code_study.md, not from a result file).")
+
+
 def _row(rel: str, **match) -> dict:
     """The first row of a bench JSON whose fields equal ``match``."""
     return next(r for r in _load(rel)["rows"] if all(r.get(k) == v for k, v in match.items()))
@@ -836,6 +850,7 @@ TABLES = {  # marker name -> the function that renders its table
     "hnet_swa_paths": hnet_swa_paths,
     "generate_after": generate_after,
     "lm_eval_muon": lm_eval_muon,
+    "prose_report": prose_report,
     "hnet_e1d3_2_5min": partial(_hnet_shapes, "hnet/equal_time_2.5min_e1d3_h100.json"),
     "hnet_e1d3_2_5min_curve": partial(_hnet_equal_time, "hnet/equal_time_2.5min_e1d3_h100.json"),
     "speedrun_h100": partial(_speedrun, "speedrun/speedrun_h100.json"),
