@@ -18,6 +18,8 @@ import torch
 from torch import Tensor
 from torch.optim._muon import _adjust_lr  # the reference's learning-rate scaling, shared
 
+from bytelm.optim.closure import call_closure
+
 
 def newton_schulz_batched(g: Tensor, coefficients: tuple[float, float, float], steps: int,
                           eps: float) -> Tensor:
@@ -54,10 +56,7 @@ class BatchedMuon(torch.optim.Muon):
 
     @torch.no_grad()
     def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = call_closure(closure)
         for group in self.param_groups:
             buckets: dict[tuple, list[Tensor]] = defaultdict(list)
             for p in group["params"]:

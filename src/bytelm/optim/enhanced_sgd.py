@@ -42,6 +42,7 @@ from typing import Any, Iterable
 
 import torch
 
+from bytelm.optim.closure import call_closure
 from bytelm.optim.feedback import FeedbackOptimizer
 
 log = logging.getLogger(__name__)
@@ -445,10 +446,7 @@ class EnhancedSGD(torch.optim.Optimizer, FeedbackOptimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = call_closure(closure)
         for i, group in enumerate(self.param_groups):
             lr, mu = self.lr_and_momentum(group)
             if i == 0:

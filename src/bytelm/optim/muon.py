@@ -14,6 +14,8 @@ checkpointing see one optimizer. Each group carries ``"muon": True/False``.
 import torch
 from torch import nn
 
+from bytelm.optim.closure import call_closure
+
 # names (suffixes) of the layers that produce logits in bytelm's families: AdamW, never Muon
 LOGIT_LAYERS = ("head.weight", "head.out.weight")
 
@@ -66,10 +68,7 @@ class MuonAdamW(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = call_closure(closure)
         for o in (self._muon, self._adam):
             if o is not None:
                 o.step()
