@@ -36,7 +36,8 @@ How a number is traced (first rule that holds):
    then every result file (``global``). Before all of them comes the number's own citation: a
    parenthesis right after the number (at most one word between, such as a unit) that opens
    with a result file, ``2.010 (`equal_time_30m/bsfin_en_babylon.json`)`` or ``1.97 bpb
-   (`a.json`, 30 min)``; the files named in that parenthesis are the number's first scope, so a
+   (`a.json`, 30 min)``, or numbers joined by slashes before it, ``1.809 / 1.821 (`a.json`)``;
+   the files named in that parenthesis are the number's first scope, so a
    number in a table row (one unit) or a paragraph that cites several files can be traced to
    its own file, guarded against chance in that file alone. JSON leaves are numbers and the numbers inside strings;
    .log/.txt/.md result files give every number in their text. A number shown in a generated
@@ -109,6 +110,7 @@ LIST_ITEM = re.compile(r"^(\s*)(?:[-*+]|\d+[.)])\s+")
 # a parenthesis that opens with a result file's path, in backticks or not
 OWN_CITE = re.compile(r"(?:[ \t]+[A-Za-z][\w/]*)?[ \t]*\((?=[ \t]*`?(?:\.\./|\./)?(?:[\w.+{},*-]+/)*"
                       r"[\w.+{},*-]+\.(?:json|log|txt|md)\b)")
+SLASHED = re.compile(r"[ \t]*/[ \t]*[-−+]?\d[\d,.]*(?:[eE][-+]?\d+)?(?![\w.])")
 NUMBER = re.compile(
     r"(?P<sign>[-−+])?(?P<num>\d+(?:\.\d+)?[eE][-+]?\d+|\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)"
     r"(?P<unit>\s?(?:[KMGTP]FLOPs?|KiB|MiB|GiB|KB|MB|GB|TB|K|k|M|G|B|%|×|x|ms|µs|us|min|s|h)(?![A-Za-z0-9]))?")
@@ -222,7 +224,10 @@ def _claims_columns(line: str) -> str:
 
 def _own_cites(raw: str, end: int, files: list[str]) -> list[str]:
     """The result files of a number's own citation: the parenthesis right after the number that
-    ends at raw[end] (see OWN_CITE), up to its matching close; [] if there is none."""
+    ends at raw[end] (see OWN_CITE), up to its matching close; [] if there is none. Numbers
+    joined by slashes (``1.809 / 1.821 (`a.json`)``) share the citation that follows the last."""
+    while (g := SLASHED.match(raw, end)):
+        end = g.end()
     m = OWN_CITE.match(raw, end)
     if not m:
         return []

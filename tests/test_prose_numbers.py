@@ -172,3 +172,5 @@ def test_a_number_cited_right_beside_it_is_looked_up_in_that_file_first():
     assert _status(dense, "| run | 1.503 (`f.json`) | `d.json` |") == {"1.503": "weak"}
     ns = pn.extract("docs/x.md", "1.500 and 1.502 (see `d.json`), 1.503 two words (`e.json`)", ["d.json", "e.json"])
     assert [n.own_cites for n in ns] == [[], [], []]  # "(see" does not open with the file; two words
+    ns = pn.extract("docs/x.md", "1.500 / 1.502 (`d.json`), 1.503, 1.504 (`e.json`)", ["d.json", "e.json"])
+    assert [n.own_cites for n in ns] == [["d.json"], ["d.json"], [], ["e.json"]]  # a slash group shares it
