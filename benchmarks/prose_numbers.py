@@ -33,7 +33,13 @@ How a number is traced (first rule that holds):
    hand-written table row also cites what its caption cites, the paragraph or list item that
    ends at most one blank line above the table),
    those its section cites (between two headings, generated tables' file notes included), and
-   then every result file (``global``). JSON leaves are numbers and the numbers inside strings;
+   then every result file (``global``). Before all of them comes the number's own citation: a
+   parenthesis right after the number (at most one word between, such as a unit) that opens
+   with a result file, ``2.010 (`equal_time_30m/bsfin_en_babylon.json`)`` or ``1.97 bpb
+   (`a.json`, 30 min)``, or numbers joined by slashes before it, ``1.809 / 1.821 (`a.json`)``;
+   the files named in that parenthesis are the number's first scope, so a
+   number in a table row (one unit) or a paragraph that cites several files can be traced to
+   its own file, guarded against chance in that file alone. JSON leaves are numbers and the numbers inside strings;
    .log/.txt/.md result files give every number in their text. A number shown in a generated
    table of the same doc is direct too (tables.py computes it from the files, e.g. a mean, and
    its --check keeps it current). Every match must be specific: at most 10% of the number's
@@ -50,7 +56,7 @@ How a number is traced (first rule that holds):
    are themselves traced directly. Tried only for a number no leaf of its cited files (unit or
    section, series included) gives and no rule 1 traces (direct is preferred: ``8.9%`` that a
    dense file of its row matches is weak, not a % change that happens to round to it). Steps:
-   the unit, then the section; the pool of a step is every such difference, ratio and % change
+   the number's own citation (if any), the unit, then the section; the pool of a step is every such difference, ratio and % change
    of its files' leaves (all keys, all three operations) and of the unit's traced numbers,
    the same pool for the number and for its neighbours, as for a direct match. The guard is
    tighter: such a pool is dense and clumped (N leaves give N^2 ratios), so the rate is
@@ -100,6 +106,11 @@ HASH = re.compile(r"\b(?=[0-9a-f]*[a-f])(?=[0-9a-f]*\d)[0-9a-f]{7,40}\b|\b\d{7,4
 CITATION = re.compile(r"arXiv:?\s?\d+\.\d+|\b[A-Z][a-z]+(?: et al\.)?,? (?:19|20)\d\d\b")
 HEADING = re.compile(r"^(#+)\s*(?:\d+(?:\.\d+)*\.?\s)?(.*)$")
 LIST_ITEM = re.compile(r"^(\s*)(?:[-*+]|\d+[.)])\s+")
+# a number's own citation: right after it (at most one word between, e.g. a unit: "bpb", "MB/s"),
+# a parenthesis that opens with a result file's path, in backticks or not
+OWN_CITE = re.compile(r"(?:[ \t]+[A-Za-z][\w/]*)?[ \t]*\((?=[ \t]*`?(?:\.\./|\./)?(?:[\w.+{},*-]+/)*"
+                      r"[\w.+{},*-]+\.(?:json|log|txt|md)\b)")
+SLASHED = re.compile(r"[ \t]*/[ \t]*[-−+]?\d[\d,.]*(?:[eE][-+]?\d+)?(?![\w.])")
 NUMBER = re.compile(
     r"(?P<sign>[-−+])?(?P<num>\d+(?:\.\d+)?[eE][-+]?\d+|\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)"
     r"(?P<unit>\s?(?:[KMGTP]FLOPs?|KiB|MiB|GiB|KB|MB|GB|TB|K|k|M|G|B|%|×|x|ms|µs|us|min|s|h)(?![A-Za-z0-9]))?")
@@ -120,6 +131,7 @@ class Number:
     unit: str
     sig: int  # significant digits
     unit_cites: list[str] = field(default_factory=list)
+    own_cites: list[str] = field(default_factory=list)  # a citation in parentheses right after it
     section_cites: list[str] = field(default_factory=list)
     table_values: np.ndarray = field(default_factory=lambda: np.zeros(0))  # the doc's generated tables
     context: str = ""
@@ -210,6 +222,22 @@ def _claims_columns(line: str) -> str:
     return "|".join(cells)
 
 
+def _own_cites(raw: str, end: int, files: list[str]) -> list[str]:
+    """The result files of a number's own citation: the parenthesis right after the number that
+    ends at raw[end] (see OWN_CITE), up to its matching close; [] if there is none. Numbers
+    joined by slashes (``1.809 / 1.821 (`a.json`)``) share the citation that follows the last."""
+    while (g := SLASHED.match(raw, end)):
+        end = g.end()
+    m = OWN_CITE.match(raw, end)
+    if not m:
+        return []
+    depth, j = 1, m.end()
+    while j < len(raw) and depth:
+        depth += {"(": 1, ")": -1}.get(raw[j], 0)
+        j += 1
+    return _cites(raw[m.end():j], files)
+
+
 def _caption(unit: list[int], raw: list[str], unit_of: dict[int, list[int]]) -> list[int] | None:
     """The caption of a hand-written table row: the paragraph or list item that ends at most
     one blank line above the table's first row (None for a unit that is not a table row)."""
@@ -295,7 +323,7 @@ def extract(doc: str, text: str, files: list[str] | None = None) -> list[Number]
                 value, half, sig = parse_number(m.group("num"), unit)
                 out.append(Number(doc=doc, line=i + 1, text=m.group(0).strip(), value=abs(value), half=half,
                                   unit=unit, sig=sig, unit_cites=cites, section_cites=sec_cites[sections[i]], table_values=tables,
-                                  context=raw_lines[i].strip()[:160]))
+                                  own_cites=_own_cites(raw_lines[i], e, files), context=raw_lines[i].strip()[:160]))
     return out
 
 
@@ -511,7 +539,7 @@ def classify(numbers: list[Number], leaves: Leaves) -> None:
         if n.sig < 2:
             n.status = "short"
             continue
-        for scope, files in (("unit", n.unit_cites), ("section", n.section_cites)):
+        for scope, files in (("number", n.own_cites), ("unit", n.unit_cites), ("section", n.section_cites)):
             for f, series in ((f, s) for s in (False, True) for f in files):
                 if n.status:
                     break
@@ -539,7 +567,9 @@ def classify(numbers: list[Number], leaves: Leaves) -> None:
             n.status = "weak"
             continue
         peers = {p.value for p in units[id(n.unit_cites)] if p.status == "direct" and p is not n}
-        for scope, files in (("unit", n.unit_cites), ("section", n.section_cites)):
+        for scope, files in (("number", n.own_cites), ("unit", n.unit_cites), ("section", n.section_cites)):
+            if scope == "number" and not files:
+                continue
             ok, how = derived(n, leaves, files, peers)
             if ok:
                 n.status, n.how = "derived", f"{scope}: {how}"

@@ -157,3 +157,20 @@ def test_a_coincidental_ratio_of_prose_numbers_is_rejected():
     got = _status(leaves, "It is 1.5x slower; validations took 49.5 s and 75.7 s (`r/speed.json`).")
     assert got == {"1.5x": "untraced", "49.5 s": "direct", "75.7 s": "direct"}
 
+
+
+def test_a_number_cited_right_beside_it_is_looked_up_in_that_file_first():
+    # one table row (one unit) cites d.json and e.json, a dense curve; 1.500 is specific in d.json
+    # alone. Cited right after the number, d.json is its own scope: the guard is d.json's alone
+    leaves = pn.Leaves.of({"d.json": {"bpb": 1.5},
+                           "e.json": {"curve": [1.502, 1.503, 1.505, 1.507, 1.511, 1.513, 1.497, 1.495]}})
+    assert _status(leaves, "| run | 1.500 | curve in `e.json`, summary in `d.json` |") == {"1.500": "weak"}
+    assert _status(leaves, "| run | 1.500 (`d.json`) | curve in `e.json` |") == {"1.500": "direct"}
+    assert _status(leaves, "| run | 1.500 bpb (`d.json`, 30 min) | curve in `e.json` |")["1.500"] == "direct"
+    # a citation of the dense file beside the number does not make a mistyped neighbour traced
+    dense = pn.Leaves.of({"d.json": {"bpb": 1.5}, "f.json": {"curve": [1.45 + i / 1000 for i in range(100)]}})
+    assert _status(dense, "| run | 1.503 (`f.json`) | `d.json` |") == {"1.503": "weak"}
+    ns = pn.extract("docs/x.md", "1.500 and 1.502 (see `d.json`), 1.503 two words (`e.json`)", ["d.json", "e.json"])
+    assert [n.own_cites for n in ns] == [[], [], []]  # "(see" does not open with the file; two words
+    ns = pn.extract("docs/x.md", "1.500 / 1.502 (`d.json`), 1.503, 1.504 (`e.json`)", ["d.json", "e.json"])
+    assert [n.own_cites for n in ns] == [["d.json"], ["d.json"], [], ["e.json"]]  # a slash group shares it
