@@ -58,23 +58,17 @@ class BatchedMuon(torch.optim.Muon):
     def step(self, closure=None):
         loss = call_closure(closure)
         for group in self.param_groups:
-            buckets: dict[tuple, list[Tensor]] = defaultdict(list)
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if p.grad.is_sparse or torch.is_complex(p):
-                    raise RuntimeError("Muon supports dense real matrices only")
-                buckets[(tuple(p.shape), p.dtype, p.device)].append(p)
+            # the reference's own gathering: parameters with gradients, their momentum buffers
+            # (created on first use), and its checks (no complex, no sparse gradients)
+            ps, gs, bs = [], [], []
+            self._init_group(group, ps, gs, bs)
+            buckets: dict[tuple, list[int]] = defaultdict(list)
+            for i, p in enumerate(ps):
+                buckets[(tuple(p.shape), p.dtype, p.device)].append(i)
             lr, wd, mom = group["lr"], group["weight_decay"], group["momentum"]
             lr = lr.item() if isinstance(lr, Tensor) else lr
-            for (shape, _, _), params in buckets.items():
-                grads = [p.grad for p in params]
-                bufs = []
-                for p in params:
-                    st = self.state[p]
-                    if "momentum_buffer" not in st:
-                        st["momentum_buffer"] = torch.zeros_like(p.grad, memory_format=torch.preserve_format)
-                    bufs.append(st["momentum_buffer"])
+            for (shape, _, _), idx in buckets.items():
+                params, grads, bufs = [ps[i] for i in idx], [gs[i] for i in idx], [bs[i] for i in idx]
                 torch._foreach_lerp_(bufs, grads, 1 - mom)
                 if group["nesterov"]:
                     upd = torch.stack(grads).lerp_(torch.stack(bufs), mom)
