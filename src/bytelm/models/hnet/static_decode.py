@@ -44,9 +44,9 @@ class HNetStaticDecoder(StaticDecoderBase):
         fused: run the main network at every byte in one graph (no host decision); default
             True for several streams. One stream (default False): the split decoder, which
             replays the main network's graph only when a boundary is kept, a host decision per
-            byte; on an H100 it decoded 3,012 bytes/s against the fused graph's 1,582
-            (generate/bench_generate_fast_transformer_hnet_h100.json,
-            generate/bench_generate_after_h100.json), and both equal the eager step
+            byte; on an H100 it decoded 1,986 bytes/s at 1K context against the fused graph's
+            1,582 (generate/bench_generate_hnet_split_h100.json and
+            generate/bench_generate_after_h100.json: two calls, two machines), and both equal the eager step
             (tests/models/test_gpu.py, gpu_tests/pytest_gpu_decoders_after_h100.log).
     """
 
