@@ -12,6 +12,7 @@ skips what would not fit. Writes one JSON to --out and prints a table.
 import argparse
 import json
 import math
+import os
 import sys
 import time
 import traceback
@@ -116,6 +117,29 @@ def hebbian_run(fn, q, k, v, g, h0, do, dht, dtype):
     return [o.float(), s] + [x.grad.float() for x in leaves]
 
 
+def with_kernel(name, fn):
+    """fn with BYTELM_HEBBIAN_KERNEL=name while it runs (the custom op reads it per call, the
+    backward's too, so fn must include the backward); name None leaves the environment alone."""
+    def run(*args, **kwargs):
+        old = os.environ.get("BYTELM_HEBBIAN_KERNEL")
+        if name is not None:
+            os.environ["BYTELM_HEBBIAN_KERNEL"] = name
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            if old is None:
+                os.environ.pop("BYTELM_HEBBIAN_KERNEL", None)
+            else:
+                os.environ["BYTELM_HEBBIAN_KERNEL"] = old
+    return run
+
+
+# (name, function, fla kernel): triton = the custom op over fla's chunk_gla (the default),
+# triton_sgla = the custom op over fla's chunk_simple_gla
+HEBBIAN_IMPLS = (("triton", triton_hebbian, "gla"), ("triton_sgla", triton_hebbian, "simple_gla"),
+                 ("chunk", chunk_hebbian, None))
+
+
 def hebbian_case(T: int, alpha: float) -> dict:
     rec = {"op": "hebbian", "T": T, "alpha": alpha, "B": B, "H": H, "K": D, "V": D}
     q, k, v, g, h0, do, dht = hebbian_inputs(T, alpha)
@@ -126,11 +150,12 @@ def hebbian_case(T: int, alpha: float) -> dict:
     else:
         rec["reference"] = "chunk fp32"
         ref = hebbian_run(chunk_hebbian, q, k, v, g, h0, do, dht, torch.float32)
-    for impl, fn in (("triton", triton_hebbian), ("chunk", chunk_hebbian)):
+    for impl, fn, kernel in HEBBIAN_IMPLS:
         try:
-            run = lambda: hebbian_run(fn, q, k, v, g, h0, do, dht, torch.bfloat16)  # noqa: E731
-            if impl == "triton":
-                rec["triton_first_call_s"] = first_call_s(run)
+            run = lambda: with_kernel(kernel, hebbian_run)(  # noqa: E731
+                fn, q, k, v, g, h0, do, dht, torch.bfloat16)
+            if impl.startswith("triton"):
+                rec[f"{impl}_first_call_s"] = first_call_s(run)
             out = run()
             rec[f"{impl}_err"] = {n: rel_rms(a, b) for n, a, b in zip(names, out, ref)}
             rec[f"{impl}_finite"] = all(bool(torch.isfinite(a).all()) for a in out)
@@ -225,25 +250,25 @@ def fmt(x, spec=".1f"):
 
 def print_table(results: dict) -> None:
     print(json.dumps(results["env"]))
-    print(f"{'case':<28}{'impl':<9}{'ms fwd+bwd':>11}{'MiB':>9}{'first s':>9}{'max err':>10}  note")
+    print(f"{'case':<28}{'impl':<12}{'ms fwd+bwd':>11}{'MiB':>9}{'first s':>9}{'max err':>10}  note")
     for rec in results["cases"]:
         if rec["op"] == "hebbian":
             case = f"hebbian T={rec['T']} a={rec['alpha']}"
-            impls = ("triton", "chunk")
+            impls = tuple(name for name, _, _ in HEBBIAN_IMPLS)
         else:
             case = f"swa T={rec['T']} W={rec['window']}"
             impls = ("flex", "blocked")
         if "error" in rec:
-            print(f"{case:<28}{'':<9}ERROR {rec['error'].splitlines()[0]}")
+            print(f"{case:<28}{'':<12}ERROR {rec['error'].splitlines()[0]}")
             continue
         for impl in impls:
             err = rec.get(f"{impl}_err")
             worst = max(err.values()) if err else None
             note = rec.get(f"{impl}_error", "").splitlines()[0] if f"{impl}_error" in rec else ""
-            print(f"{case:<28}{impl:<9}{fmt(rec.get(impl + '_fwd_bwd_ms'), '.2f'):>11}"
+            print(f"{case:<28}{impl:<12}{fmt(rec.get(impl + '_fwd_bwd_ms'), '.2f'):>11}"
                   f"{fmt(rec.get(impl + '_peak_mib'), '.0f'):>9}"
                   f"{fmt(rec.get(impl + '_first_call_s'), '.1f'):>9}{fmt(worst, '.1e'):>10}  {note}")
-        print(f"{case:<28}{'sdpa':<9}{fmt(rec.get('sdpa_flash_causal_fwd_bwd_ms'), '.2f'):>11}")
+        print(f"{case:<28}{'sdpa':<12}{fmt(rec.get('sdpa_flash_causal_fwd_bwd_ms'), '.2f'):>11}")
 
 
 def main() -> None:
@@ -252,8 +277,15 @@ def main() -> None:
     ap.add_argument("--budget-s", type=float, default=320.0,
                     help="skip cases that start after this many seconds (whole run < 6 min)")
     ap.add_argument("--smoke", action="store_true", help="tiny shapes on CPU (checks the script)")
+    ap.add_argument("--ops", default="hebbian,swa", help="which ops to check (comma list)")
+    ap.add_argument("--heads", type=int, default=None, help="H (default 8)")
+    ap.add_argument("--head-dim", type=int, default=None, help="K = V (default 64)")
     args = ap.parse_args()
-    global DEVICE, B, H
+    global DEVICE, B, H, D
+    ops = set(args.ops.split(","))
+    if not ops <= {"hebbian", "swa"}:
+        sys.exit(f"--ops {args.ops!r}: expected a comma list of hebbian, swa")
+    H, D = args.heads or H, args.head_dim or D
     if args.smoke:
         DEVICE, B, H = "cpu", 1, 2
         hebbian_Ts, swa_Ts = (64, 130), (64, 200)
@@ -274,6 +306,7 @@ def main() -> None:
     for T_heb, T_swa in zip(hebbian_Ts, swa_Ts):
         cases += [("hebbian", T_heb, 0.1), ("swa", T_swa, 128)]
     cases += [("hebbian", T, 0.99) for T in hebbian_Ts]
+    cases = [c for c in cases if c[0] in ops]
     for op, T, p in cases:
         if time.perf_counter() - t_start > args.budget_s:
             results["cases"].append({"op": op, "T": T, ("alpha" if op == "hebbian" else "window"): p,

@@ -184,12 +184,15 @@ TRITON_CASES = [(1, 64, 65, torch.bfloat16), (63, 64, 65, torch.bfloat16),
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("path", ["fla", "custom"])
+@pytest.mark.parametrize("path", ["fla", "custom", "custom-simple_gla"])
 @pytest.mark.parametrize("alpha", [0.1, 0.99])
 @pytest.mark.parametrize("T,K,V,dtype", TRITON_CASES, ids=lambda c: str(c).replace("torch.", ""))
 def test_triton(T, K, V, dtype, alpha, path, monkeypatch):
-    """Both GPU paths (fla's autograd.Function; the custom op, BYTELM_HEBBIAN_OP=custom)."""
-    monkeypatch.setenv("BYTELM_HEBBIAN_OP", path)
+    """Every GPU path: fla's autograd.Function; the custom op (BYTELM_HEBBIAN_OP=custom) over
+    chunk_gla or over chunk_simple_gla (BYTELM_HEBBIAN_KERNEL)."""
+    op, _, kernel = path.partition("-")
+    monkeypatch.setenv("BYTELM_HEBBIAN_OP", op)
+    monkeypatch.setenv("BYTELM_HEBBIAN_KERNEL", kernel or "gla")
     assert resolve_impl("auto", "cuda") == "triton"
     assert select_impl("triton", "cuda") == "triton", "fla's chunk_gla is not importable"
     q, k, v, g, h0 = make_inputs(2, T, 4, K, V, alpha, 0.9, True, device="cuda", dtype=dtype)
@@ -229,6 +232,15 @@ def test_triton_autocast_stable():
         assert torch.isfinite(x).all(), name
     o_ref, _ = chunk_hebbian(q.detach(), k.detach(), v.detach(), g.detach(), scale=0.125)
     assert_close(o.float(), o_ref, 2e-2, "o")
+
+
+def test_unknown_gpu_kernel_is_a_clear_error(monkeypatch):
+    from bytelm.ops.hebbian.triton import kernel_name
+    monkeypatch.setenv("BYTELM_HEBBIAN_KERNEL", "simple_gla")
+    assert kernel_name() == "simple_gla"
+    monkeypatch.setenv("BYTELM_HEBBIAN_KERNEL", "gla2")
+    with pytest.raises(ValueError, match="BYTELM_HEBBIAN_KERNEL='gla2'"):
+        kernel_name()
 
 
 def test_fla_config_pinning_keeps_the_autotuners_own_pruning():

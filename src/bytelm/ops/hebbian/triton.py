@@ -30,6 +30,7 @@ def _probe() -> bool:
         return False
     try:
         from fla.ops.gla import chunk_gla  # noqa: F401
+        from fla.ops.simple_gla import chunk as _simple_gla  # noqa: F401 - pinned below too
     except Exception:  # noqa: BLE001 - any import failure (missing fla, triton mismatch) means no
         return False
     if os.environ.get("BYTELM_FLA_AUTOTUNE", "0") != "1":
@@ -196,13 +197,79 @@ def fla_backward(q, k, v, g, initial_state, do, dfinal_state, scale: float):
     return dq.to(q.dtype), dk.to(k.dtype), dv.to(v.dtype), dg.float().sum(-1), dh0
 
 
+# fla's simple-GLA path: a scalar log decay per head and step, as ours is. Its kernels
+# (fla.ops.common.chunk_h / chunk_o) read g as (B, T, H) instead of chunk_gla's (B, T, H, K)
+# broadcast copy, and have no intra-chunk per-channel decay to apply.
+SGLA_CHUNK = 64  # ChunkSimpleGLAFunction's default
+
+
+def _sgla_inputs(q, k, v, g, initial_state):
+    """simple-GLA's layouts: q, k, v contiguous; g (B, T, H) -> its chunk-local cumulative sum
+    in log2 units (fla's kernels use exp2: ``ChunkSimpleGLAFunction.forward`` does the same)."""
+    from fla.ops.utils.constant import RCP_LN2
+    from fla.ops.utils.cumsum import chunk_local_cumsum
+
+    q, k, v = (x.contiguous() for x in (q, k, v))
+    g_cumsum = chunk_local_cumsum(g.float().contiguous(), chunk_size=SGLA_CHUNK, scale=RCP_LN2)
+    h0 = None if initial_state is None else initial_state.float().contiguous()
+    return q, k, v, g_cumsum, h0
+
+
+def sgla_forward(q, k, v, g, initial_state, scale: float, output_final_state: bool):
+    """fla's ``chunk_simple_gla_fwd`` with ``fla_forward``'s contract (same shapes, dtypes)."""
+    from fla.ops.simple_gla.chunk import chunk_simple_gla_fwd
+
+    is_available()
+    q, k, v, g_cumsum, h0 = _sgla_inputs(q, k, v, g, initial_state)
+    with torch.cuda.device(q.device):
+        o, ht = chunk_simple_gla_fwd(
+            q=q, k=k, v=v, g=g_cumsum, g_gamma=None, scale=scale, initial_state=h0,
+            output_final_state=output_final_state, state_v_first=False, cu_seqlens=None,
+            chunk_size=SGLA_CHUNK, chunk_indices=None)
+    return o, ht
+
+
+def sgla_backward(q, k, v, g, initial_state, do, dfinal_state, scale: float):
+    """fla's ``chunk_simple_gla_bwd`` with ``fla_backward``'s contract: (dq, dk, dv, dg (B, T, H)
+    fp32, dh0 or None). As ``ChunkSimpleGLAFunction.backward``: the kernel's gradient with
+    respect to the chunk-local cumulative decay, reverse-cumsummed within each chunk, is dg."""
+    from fla.ops.simple_gla.chunk import chunk_simple_gla_bwd
+    from fla.ops.utils.cumsum import chunk_local_cumsum
+
+    is_available()
+    q, k, v, g_cumsum, h0 = _sgla_inputs(q, k, v, g, initial_state)
+    do = do.contiguous()
+    dht = None if dfinal_state is None else dfinal_state.float().contiguous()
+    with torch.cuda.device(q.device):
+        dq, dk, dv, dg, dh0 = chunk_simple_gla_bwd(
+            q=q, k=k, v=v, g=g_cumsum, g_gamma=None, initial_state=h0, do=do, dht=dht,
+            scale=scale, state_v_first=False, cu_seqlens=None, chunk_size=SGLA_CHUNK,
+            chunk_indices=None)
+        dg = chunk_local_cumsum(dg, chunk_size=SGLA_CHUNK, reverse=True)
+    return dq.to(q.dtype), dk.to(k.dtype), dv.to(v.dtype), dg.float(), dh0
+
+
+KERNELS = {"gla": (fla_forward, fla_backward), "simple_gla": (sgla_forward, sgla_backward)}
+DEFAULT_KERNEL = "gla"
+
+
+def kernel_name() -> str:
+    """The fla kernels the custom ops run on CUDA: ``BYTELM_HEBBIAN_KERNEL`` = "gla" (chunk_gla,
+    the decay broadcast over K; the default) or "simple_gla" (chunk_simple_gla, the scalar decay
+    as it is). Read when a kernel runs (eager, never traced)."""
+    name = os.environ.get("BYTELM_HEBBIAN_KERNEL", DEFAULT_KERNEL)
+    if name not in KERNELS:
+        raise ValueError(f"BYTELM_HEBBIAN_KERNEL={name!r}: expected one of {sorted(KERNELS)}")
+    return name
+
+
 @hebbian_fwd.register_kernel("cuda")
 def _hebbian_fwd_cuda(q, k, v, g, initial_state, scale, output_final_state):
-    o, S = fla_forward(q, k, v, g, initial_state, scale, output_final_state)
+    o, S = KERNELS[kernel_name()][0](q, k, v, g, initial_state, scale, output_final_state)
     return fwd_outputs(o, S, q, v, output_final_state)
 
 
 @hebbian_bwd.register_kernel("cuda")
 def _hebbian_bwd_cuda(q, k, v, g, initial_state, do, dfinal_state, scale):
-    grads = fla_backward(q, k, v, g, initial_state, do, dfinal_state, scale)
+    grads = KERNELS[kernel_name()][1](q, k, v, g, initial_state, do, dfinal_state, scale)
     return bwd_outputs(grads, q, k, v, g, initial_state)
