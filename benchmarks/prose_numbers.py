@@ -107,10 +107,11 @@ CITATION = re.compile(r"arXiv:?\s?\d+\.\d+|\b[A-Z][a-z]+(?: et al\.)?,? (?:19|20
 HEADING = re.compile(r"^(#+)\s*(?:\d+(?:\.\d+)*\.?\s)?(.*)$")
 LIST_ITEM = re.compile(r"^(\s*)(?:[-*+]|\d+[.)])\s+")
 # a number's own citation: right after it (at most one word between, e.g. a unit: "bpb", "MB/s"),
-# a parenthesis that opens with a result file's path, in backticks or not
-OWN_CITE = re.compile(r"(?:[ \t]+[A-Za-z][\w/]*)?[ \t]*\((?=[ \t]*`?(?:\.\./|\./)?(?:[\w.+{},*-]+/)*"
+# a parenthesis that opens with a result file's path, in backticks or not; a line break of the
+# same paragraph may fall in between (prose is wrapped)
+OWN_CITE = re.compile(r"(?:\s+[A-Za-z][\w/]*)?\s*\((?=\s*`?(?:\.\./|\./)?(?:[\w.+{},*-]+/)*"
                       r"[\w.+{},*-]+\.(?:json|log|txt|md)\b)")
-SLASHED = re.compile(r"[ \t]*/[ \t]*[-−+]?\d[\d,.]*(?:[eE][-+]?\d+)?(?![\w.])")
+SLASHED = re.compile(r"\s*/\s*[-−+]?\d[\d,.]*(?:[eE][-+]?\d+)?(?![\w.])")
 NUMBER = re.compile(
     r"(?P<sign>[-−+])?(?P<num>\d+(?:\.\d+)?[eE][-+]?\d+|\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)"
     r"(?P<unit>\s?(?:[KMGTP]FLOPs?|KiB|MiB|GiB|KB|MB|GB|TB|K|k|M|G|B|%|×|x|ms|µs|us|min|s|h)(?![A-Za-z0-9]))?")
@@ -305,6 +306,9 @@ def extract(doc: str, text: str, files: list[str] | None = None) -> list[Number]
         caption = _caption(u, raw_lines, unit_of)
         if caption:
             cites += [f for f in _cites("\n".join(raw_lines[i] for i in caption), files) if f not in cites]
+        def rest_of_unit(i, u=u):
+            # line i and the unit's lines after it, so a citation after a line break is seen
+            return "\n".join([raw_lines[i]] + [raw_lines[j] for j in u if j > i])
         for i in u:
             for m in NUMBER.finditer(lines[i]):
                 s, e = m.start(), m.end()
@@ -323,7 +327,7 @@ def extract(doc: str, text: str, files: list[str] | None = None) -> list[Number]
                 value, half, sig = parse_number(m.group("num"), unit)
                 out.append(Number(doc=doc, line=i + 1, text=m.group(0).strip(), value=abs(value), half=half,
                                   unit=unit, sig=sig, unit_cites=cites, section_cites=sec_cites[sections[i]], table_values=tables,
-                                  own_cites=_own_cites(raw_lines[i], e, files), context=raw_lines[i].strip()[:160]))
+                                  own_cites=_own_cites(rest_of_unit(i), e, files), context=raw_lines[i].strip()[:160]))
     return out
 
 
