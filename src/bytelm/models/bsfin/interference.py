@@ -9,8 +9,24 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from bytelm.nn import sdpa
+
+
+# Optimizer steps taken in this process, by any torch optimizer (a global step post-hook). Part of
+# the stamp of ComplexLinear's cached block matrix: fused AdamW (bytelm's default on CUDA) updates
+# parameters in place WITHOUT bumping their version counters, so a version-only stamp kept the
+# block matrix of an earlier validation through later training steps: bsfin-35m's in-training
+# validation on an H100 read 5.35 bpb where its checkpoint scored 1.95 (docs/bsfin.md).
+_OPTIMIZER_STEPS = [0]
+
+
+def _count_step(optimizer, args, kwargs) -> None:
+    _OPTIMIZER_STEPS[0] += 1
+
+
+register_optimizer_step_post_hook(_count_step)
 
 
 def complex_linear_reference(r, i, A, B):
@@ -35,9 +51,10 @@ class ComplexLinear(nn.Module):
 
     def block_weight(self) -> torch.Tensor:
         """[[A, -B], [B, A]] (2m, 2n). Without autograd and outside torch.compile it is kept
-        until either matrix changes (their version counters, which every in-place update such
-        as an optimizer step or load_state_dict bumps, and their storage, which .to() swaps):
-        rebuilding it at every call was a third of BSFIN's CPU decode time (37 matrices copied
+        until either matrix may have changed: their version counters (bumped by in-place
+        updates such as load_state_dict's copies), their storage (which .to() swaps), the count
+        of optimizer steps (fused AdamW does not bump versions) and any switch to train mode.
+        Rebuilding it at every call was a third of BSFIN's CPU decode time (37 matrices copied
         per closed patch)."""
         A, B = self.re.weight, self.im.weight
         if torch.is_grad_enabled() or torch.compiler.is_compiling():
@@ -45,11 +62,15 @@ class ComplexLinear(nn.Module):
             return torch.cat([torch.cat([A, -B], 1), torch.cat([B, A], 1)], 0)
         c = self.__dict__.get("_block")
         # .to() and .data swaps keep the Parameter and its version: the storage tells them
-        stamp = (A._version, B._version, A.data_ptr(), B.data_ptr())
+        stamp = (A._version, B._version, A.data_ptr(), B.data_ptr(), _OPTIMIZER_STEPS[0])
         if c is None or c[0] is not A or c[1] is not B or c[2] != stamp:
             W = torch.cat([torch.cat([A, -B], 1), torch.cat([B, A], 1)], 0)
             c = self.__dict__["_block"] = (A, B, stamp, W)
         return c[3]
+
+    def train(self, mode: bool = True):
+        self.__dict__.pop("_block", None)  # training is about to change the weights
+        return super().train(mode)
 
     def forward(self, r, i):
         return F.linear(torch.cat([r, i], -1), self.block_weight()).chunk(2, -1)
