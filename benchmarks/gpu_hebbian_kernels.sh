@@ -12,10 +12,10 @@ source benchmarks/gpu_env.sh || exit 1
 export GIT_COMMIT=${GIT_COMMIT:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}
 echo "# commit $GIT_COMMIT, $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nvidia-smi --query-gpu=name \
     --format=csv,noheader | head -1): python3 -m pytest -q -p no:cacheprovider -m gpu" \
-    "tests/ops/test_hebbian.py -k triton" > "$O/pytest_gpu_hebbian_kernels.log"
-timeout 170 python3 -m pytest -q -p no:cacheprovider -m gpu tests/ops/test_hebbian.py -k triton \
+    "tests/ops/test_hebbian.py -k ${PYTEST_K:-triton}" > "$O/pytest_gpu_hebbian_kernels.log"
+timeout 170 python3 -m pytest -q -p no:cacheprovider -m gpu tests/ops/test_hebbian.py -k "${PYTEST_K:-triton}" \
     2>&1 | tail -15 | tee -a "$O/pytest_gpu_hebbian_kernels.log"
-timeout 150 python3 benchmarks/gpu_ops_check.py --ops hebbian --budget-s 100 \
+timeout 150 python3 benchmarks/gpu_ops_check.py --ops hebbian --budget-s "${OPS_BUDGET:-100}" \
     --out "$O/gpu_ops_hebbian_kernels.json" 2>&1 | grep -v Warn | tail -24
 for K in gla simple_gla; do
     BYTELM_HEBBIAN_KERNEL=$K timeout 120 python3 -m bytelm bench train --preset agiformer-31m \
