@@ -199,7 +199,14 @@ def test_triton(T, K, V, dtype, alpha, path, monkeypatch):
     # positive features, as the model feeds them (elu + 1)
     q, k = (torch.nn.functional.elu(x.float()).add(1).to(dtype) for x in (q, k))
     ref = run(naive_hebbian, q.float(), k.float(), v.float(), g, h0)
-    res = run(triton_hebbian, q, k, v, g, h0)
+    try:
+        res = run(triton_hebbian, q, k, v, g, h0)
+    except RuntimeError as exc:
+        if kernel == "simple_gla" and "#640" in str(exc):
+            # fla 0.6.0 refuses its simple-GLA backward on Hopper with Triton >= 3.4, < 3.7.1
+            # (wrong results, fla issue #640): seen on the H200 with Triton 3.6.0
+            pytest.skip(f"fla refuses simple-GLA here: {str(exc).splitlines()[0][:120]}")
+        raise
     tol = 2e-2 if dtype == torch.bfloat16 else 5e-3
     assert_same(res, ref, tol, grad_tol=2 * tol)
     assert res[0].dtype == dtype and res[1].dtype == torch.float32
