@@ -32,9 +32,6 @@ for v in old new; do
         --train.batch_size=64 --model.dropout=0.1 --optim.lr=1.5e-3 --optim.warmup_steps=300 \
         --eval.batch_size=64 --train.log_every=20 > "$O/train_budget_$v.log" 2>&1
     echo "$v: train rc=$?"
-    cp "runs/bbud_$v/metrics.jsonl" "$O/metrics_budget_$v.jsonl"
-    grep '"val"' "runs/bbud_$v/metrics.jsonl" | cut -c1-100
-    python3 -m bytelm eval "runs/bbud_$v/ckpt/last" --split val --max-bytes 262144 --batch-size 64 \
-        --json "$O/eval_budget_last_$v.json" 2>&1 | tail -n 1
+    score_last "runs/bbud_$v" "$O/metrics_budget_$v.jsonl" "$O/eval_budget_last_$v.json"
 done
 cp /tmp/interference_new.py "$F"

@@ -17,8 +17,5 @@ for c in ${COMPILE:-true false}; do
         --train.progress=false --train.batch_size=64 --model.dropout=0.1 --optim.lr=1.5e-3 \
         --optim.warmup_steps=300 --eval.batch_size=64 --train.log_every=20 > "$O/train_$c.log" 2>&1
     echo "compile=$c train rc=$?"
-    cp "runs/bval_$c/metrics.jsonl" "$O/metrics_$c.jsonl"
-    grep '"val"' "runs/bval_$c/metrics.jsonl" | cut -c1-120
-    python3 -m bytelm eval "runs/bval_$c/ckpt/last" --split val --max-bytes 262144 --batch-size 64 \
-        --json "$O/eval_last_$c.json" 2>&1 | tail -n 1
+    score_last "runs/bval_$c" "$O/metrics_$c.jsonl" "$O/eval_last_$c.json"
 done

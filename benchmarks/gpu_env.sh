@@ -33,6 +33,15 @@ mkdir -p /tmp/site
 (flock 9 && _bytelm_setup) 9>/tmp/bytelm_env.lock || return 1
 export PYTHONPATH="$PWD/src:/tmp/site" PYTHONUNBUFFERED=1
 export TORCHINDUCTOR_CACHE_DIR=/tmp/ind TRITON_CACHE_DIR=/tmp/ind/triton
+# `score_last RUN METRICS EVAL`: a training run's logged validations (copied to METRICS and
+# printed) beside `bytelm eval` of its ckpt/last on the same bytes, the first 256 KB of val
+# (to EVAL); the BSFIN validation diagnoses (gpu_bsfin_val.sh, gpu_bsfin_budget.sh) use it
+score_last() {
+    cp "$1/metrics.jsonl" "$2"
+    grep '"val"' "$1/metrics.jsonl" | cut -c1-120
+    python3 -m bytelm eval "$1/ckpt/last" --split val --max-bytes 262144 --batch-size 64 \
+        --json "$3" 2>&1 | tail -n 1
+}
 save_caches() { rm -f "$1"/cache.tar.xz.*; tar cf - -C /tmp ind | xz -T0 -3 | split -b 15M - "$1/cache.tar.xz."; }
 # a device call returns at most 8 files from $OUT: `pack_results DIR` moves every file but the
 # cache parts into DIR/results.tar (unpack here with `tar xf results.tar`)

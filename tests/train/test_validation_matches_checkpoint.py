@@ -2,7 +2,7 @@
 evaluate_bpb of the checkpoint loaded back (what `bytelm eval` does) equals the run's last
 validation, with dropout on during training (a GPU run of bsfin-35m once logged 5.35 bpb where its
 checkpoint scored 1.95: a cache of BSFIN's complex block matrices was stamped by version counters,
-which fused AdamW, bytelm's optimizer on CUDA, does not bump; docs/bsfin.md)."""
+which fused AdamW, bytelm's optimizer on CUDA, does not bump; docs/benchmarks.md)."""
 import json
 
 import pytest

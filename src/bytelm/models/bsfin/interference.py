@@ -18,7 +18,7 @@ from bytelm.nn import sdpa
 # the stamp of ComplexLinear's cached block matrix: fused AdamW (bytelm's default on CUDA) updates
 # parameters in place WITHOUT bumping their version counters, so a version-only stamp kept the
 # block matrix of an earlier validation through later training steps: bsfin-35m's in-training
-# validation on an H100 read 5.35 bpb where its checkpoint scored 1.95 (docs/bsfin.md).
+# validation on an H100 read 5.35 bpb where its checkpoint scored 1.95 (docs/benchmarks.md).
 _OPTIMIZER_STEPS = [0]
 
 
