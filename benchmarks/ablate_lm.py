@@ -18,7 +18,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 from bytelm.bench.report import environment, write_json  # noqa: E402
-from bytelm.config import build_run_config  # noqa: E402
+from bytelm.options import build_run_config# noqa: E402
 from bytelm.train.loop import train  # noqa: E402
 from bytelm.train.metrics import read_metrics  # noqa: E402
 

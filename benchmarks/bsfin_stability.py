@@ -35,7 +35,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
 
 from ablate_lm import parse_variants  # noqa: E402
-from bytelm.config import OptimConfig, apply_overrides  # noqa: E402
+from bytelm.config import OptimConfig# noqa: E402
+from bytelm.overrides import apply_overrides# noqa: E402
 from bytelm.experiments.recall import parse_model_spec  # noqa: E402
 from bytelm.nn.loss import byte_cross_entropy  # noqa: E402
 from bytelm.nn.rope import apply_rotary  # noqa: E402

@@ -26,7 +26,7 @@ N, SEP = 16, 4
 
 def build(spec: str):
     """A model from 'PRESET[key=value,...]' (the syntax of bytelm recall --models)."""
-    from bytelm.config import apply_overrides
+    from bytelm.overrides import apply_overrides
     from bytelm.experiments.recall import parse_model_spec
     from bytelm.registry import model_class, preset_config
     preset, over = parse_model_spec(spec)

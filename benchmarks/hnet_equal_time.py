@@ -57,7 +57,7 @@ def model_overrides(opts: list[str]) -> dict:
 def describe(preset: str, opts: list[str]) -> dict:
     """Parameters and FLOPs per byte (by stage where the family reports stages)."""
     sys.path.insert(0, str(ROOT / "src"))
-    from bytelm.config import apply_overrides
+    from bytelm.overrides import apply_overrides
     from bytelm.registry import model_class, preset_config
     cfg = apply_overrides(preset_config(preset), model_overrides(opts), "model")
     m = model_class(cfg)(cfg)
@@ -117,7 +117,7 @@ def survey_run(name, preset, opts, args) -> dict:
     sys.path.insert(0, str(ROOT / "src"))
     from bytelm.nn.loss import byte_cross_entropy
     info = describe(preset, opts)
-    from bytelm.config import apply_overrides
+    from bytelm.overrides import apply_overrides
     from bytelm.registry import model_class, preset_config
     cfg = apply_overrides(preset_config(preset), model_overrides(opts), "model")
     torch.manual_seed(0)

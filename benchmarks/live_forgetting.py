@@ -39,7 +39,7 @@ import torch
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
 
-from bytelm.config import build_run_config  # noqa: E402
+from bytelm.options import build_run_config# noqa: E402
 from bytelm.data import open_split, prepare  # noqa: E402
 from bytelm.live import LiveLearner, evaluate_domains, iter_chunks  # noqa: E402
 from bytelm.train.loop import train  # noqa: E402

@@ -11,7 +11,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 from bytelm.bench.report import write_json  # noqa: E402
-from bytelm.config import apply_overrides  # noqa: E402
+from bytelm.overrides import apply_overrides# noqa: E402
 from bytelm.registry import create_model, preset_config  # noqa: E402
 
 

@@ -38,7 +38,7 @@ def main():
     root = Path(args.data)
     samples = {"en": (root / "en/text/enwiki_test.txt").read_bytes()[: 2 * args.bytes],
                "tr": (root / "tr/text/news.txt").read_bytes()[: 2 * args.bytes]}
-    from bytelm.config import build_run_config
+    from bytelm.options import build_run_config
     from bytelm.data import prepare
     from bytelm.patching import fit_threshold, get_patcher
     from bytelm.train.checkpoint import load_model

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 from ablate_lm import split_argv  # noqa: E402
 from bytelm.bench.report import environment, write_json  # noqa: E402
-from bytelm.config import build_run_config  # noqa: E402
+from bytelm.options import build_run_config# noqa: E402
 from bytelm.data import load_meta, open_split, prepare  # noqa: E402
 from bytelm.eval.bpb import evaluate_bpb  # noqa: E402
 from bytelm.train.checkpoint import load_model  # noqa: E402

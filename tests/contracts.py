@@ -19,7 +19,7 @@ def parse_spec(spec: str) -> tuple[str, dict]:
 
 
 def _model(spec: str, **extra):
-    from bytelm.config import apply_overrides
+    from bytelm.overrides import apply_overrides
     from bytelm.registry import model_class, preset_config
     name, overrides = parse_spec(spec)
     cfg = apply_overrides(preset_config(name), {**overrides, **extra}, "model")

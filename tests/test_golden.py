@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bytelm.config import build_run_config
+from bytelm.options import build_run_config
 from bytelm.train.loop import train
 from bytelm.train.metrics import read_metrics
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 LOW = ("bytelm.errors", "bytelm.version", "bytelm.io", "bytelm.precision", "bytelm.config",
+       "bytelm.overrides", "bytelm.options",
        "bytelm.registry", "bytelm.nn", "bytelm.ops", "bytelm.models", "bytelm.patching",
        "bytelm.optim", "bytelm.data")
 HIGH = ("bytelm.train", "bytelm.eval", "bytelm.generate", "bytelm.live", "bytelm.bench",

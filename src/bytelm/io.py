@@ -57,6 +57,11 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     _fsync_path(path.parent)
 
 
+def dump_json(obj: dict, path: Path) -> None:
+    """Writes ``obj`` as indented, key-sorted JSON atomically (``atomic_write_bytes``)."""
+    atomic_write_bytes(Path(path), (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+
+
 def atomic_write_dir(final: Path, write: Callable[[Path], None]) -> None:
     """Calls ``write(tmp_dir)`` then swaps tmp_dir in as ``final``; see the module docstring.
 

@@ -63,14 +63,10 @@ def preset_config(name: str, **overrides: Any):
 
 
 def with_overrides(cfg, overrides: dict[str, Any]):
-    """A copy of dataclass ``cfg`` with ``overrides`` set; re-runs its validation."""
-    names = {f.name for f in fields(cfg) if f.init}
-    for k in overrides:
-        if k not in names:
-            raise _unknown(f"{type(cfg).__name__} field", k, sorted(names))
-    d = {f.name: getattr(cfg, f.name) for f in fields(cfg) if f.init}
-    d.update(overrides)
-    return type(cfg)(**d)
+    """A copy of dataclass ``cfg`` with ``overrides`` set (``bytelm.overrides.apply_overrides``,
+    the one override path: values converted to the fields' types, validation re-run)."""
+    from bytelm.overrides import apply_overrides
+    return apply_overrides(cfg, overrides)
 
 
 def config_from_dict(d: dict[str, Any]):

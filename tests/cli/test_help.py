@@ -38,7 +38,8 @@ def test_version(capsys):
 
 @pytest.mark.parametrize("preset", ["transformer-tiny", "agiformer-tiny", "bsfin-tiny"])
 def test_help_config_lists_every_key_with_its_doc(run_cli, preset):
-    from bytelm.config import RunConfig, build_run_config
+    from bytelm.config import RunConfig
+    from bytelm.options import build_run_config
     rc, out, err = run_cli("train", "--help-config", "--preset", preset)
     assert rc == 0, err
     listed = dict(re.findall(r"^  --(\S+)\s+(.+)$", out, re.M))

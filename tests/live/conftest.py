@@ -35,7 +35,7 @@ def en_corpus(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def trainer_run(tmp_path_factory, en_corpus) -> Path:
     """2 steps of transformer-tiny through bytelm.train.loop.train: RUN/ckpt/{last,best}."""
-    from bytelm.config import build_run_config
+    from bytelm.options import build_run_config
     from bytelm.train.loop import train
     run = tmp_path_factory.mktemp("live-run") / "run"
     with threads(1):

@@ -85,7 +85,7 @@ def test_short_inputs():
 
 @pytest.mark.parametrize("plasticity", [0.1, 0.5])
 def test_stable_200_steps_bf16(plasticity, small_corpus, tmp_path):
-    from bytelm.config import build_run_config
+    from bytelm.options import build_run_config
     from bytelm.train.loop import train
     cfg = build_run_config("agiformer-tiny", {
         "data.path": str(small_corpus), "train.steps": 200, "train.batch_size": 4,

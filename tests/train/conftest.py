@@ -41,7 +41,7 @@ def _fast_cpu(monkeypatch, tmp_path_factory):
 @pytest.fixture
 def make_cfg(corpus):
     """make_cfg(out_dir, {"train.steps": 12, ...}) -> RunConfig on the session corpus."""
-    from bytelm.config import build_run_config
+    from bytelm.options import build_run_config
 
     def make(out_dir, overrides: dict | None = None, preset: str = "transformer-tiny"):
         return build_run_config(preset, {**BASE, "data.path": str(corpus),

@@ -13,7 +13,7 @@ from datetime import timedelta
 import torch
 import torch.distributed as dist
 
-from bytelm.config import build_run_config
+from bytelm.options import build_run_config
 from bytelm.train.loop import Trainer
 from bytelm.train.metrics import read_metrics
 

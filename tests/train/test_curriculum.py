@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from bytelm.cli.__main__ import main
-from bytelm.config import CurriculumConfig, StageConfig, build_run_config, parse_curriculum
+from bytelm.config import CurriculumConfig, StageConfig
+from bytelm.options import build_run_config, parse_curriculum
 from bytelm.errors import UserError
 from bytelm.train import curriculum as C
 from bytelm.train.loop import Trainer, train
@@ -256,7 +257,7 @@ def test_bad_curriculum_file_is_one_line(slices, case, capsys):
     for n in needles:
         assert n in err, err
     with pytest.raises(UserError):  # the same check from the library
-        from bytelm.config import load_toml
+        from bytelm.options import load_toml
         t = load_toml(f)
         cur = parse_curriculum(t["curriculum"], f, slices)
         cur.stage_ends(100)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from bytelm.config import build_run_config
+from bytelm.options import build_run_config
 from bytelm.train.loop import train
 
 from tests.conftest import threads

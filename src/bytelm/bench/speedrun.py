@@ -24,7 +24,8 @@ from typing import Callable
 import torch
 
 from bytelm.bench.memory import failure_status
-from bytelm.config import OptimConfig, RunConfig, build_run_config
+from bytelm.config import OptimConfig, RunConfig
+from bytelm.options import build_run_config
 from bytelm.errors import UserError
 from bytelm.train import distributed as D
 from bytelm.train.loop import NonFiniteLossError, Trainer

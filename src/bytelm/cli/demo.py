@@ -21,7 +21,7 @@ def run(args) -> int:
     import math
 
     from bytelm.cli._common import arg_bytes
-    from bytelm.config import build_run_config
+    from bytelm.options import build_run_config
     from bytelm.data import default_corpus_dir, open_split
     from bytelm.errors import UserError
     from bytelm.eval.bpb import evaluate_bpb

@@ -74,6 +74,6 @@ def run(args) -> int:
         print(f"  offset {r['offset']} mod {args.by_offset}: {r['bpb']:.4f} bits/byte "
               f"over {r['n_bytes']:,} bytes")
     if args.json:
-        from bytelm.config import dump_json
+        from bytelm.io import dump_json
         dump_json(res, Path(args.json))
     return 0

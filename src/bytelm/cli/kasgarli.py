@@ -89,7 +89,7 @@ def mono_sources(entries: list[str] | None) -> dict[str, list[Path]]:
 
 
 def run(args) -> int:
-    from bytelm.config import dump_json
+    from bytelm.io import dump_json
     from bytelm.experiments.kasgarli import (BIBLE_LANGS, bpe_table, markdown_table, plot_kasgarli,
                                        run_kasgarli)
     from bytelm.data.shared import shared_data_dir

@@ -133,10 +133,10 @@ def run(args) -> int:
         summary["forgetting"] = forgetting_report(before, after)["original"]
     _print(summary, skip)
     if out is not None:
-        from bytelm.config import dump_json
+        from bytelm.io import dump_json
         dump_json(summary, out / "live_summary.json")
     if args.json:
-        from bytelm.config import dump_json
+        from bytelm.io import dump_json
         dump_json(summary, Path(args.json))
     return 130 if summary["interrupted"] else 0
 

@@ -72,7 +72,7 @@ def _list(text: str | None, kind, name: str):
 
 
 def run(args) -> int:
-    from bytelm.config import dump_json
+    from bytelm.io import dump_json
     from bytelm.data.shared import shared_data_dir
     from bytelm.eval.needle import (DEFAULT_HAYSTACKS, default_lengths, needle_spec, plot_needle,
                                     run_needle)

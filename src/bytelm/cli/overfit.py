@@ -36,7 +36,8 @@ def _fixed_batch(args):
 def run(args) -> int:
     import torch
 
-    from bytelm.config import OptimConfig, build_run_config
+    from bytelm.config import OptimConfig
+    from bytelm.options import build_run_config
     from bytelm.optim import build_optimizer
     from bytelm.registry import create_model
     from bytelm.train.distributed import pick_device

@@ -73,7 +73,7 @@ def model_specs(preset: str, models: str | None) -> list[str]:
 
 
 def run(args) -> int:
-    from bytelm.config import dump_json
+    from bytelm.io import dump_json
     from bytelm.experiments.recall import RecallTask, plot_recall, run_recall
     if args.steps < 1 or args.examples < 1:
         raise UserError("--steps and --examples must be >= 1")

@@ -44,7 +44,7 @@ def _curriculum_file(args) -> str | None:
     """The TOML file to read: --config or --curriculum (which must hold a [curriculum] table)."""
     if args.curriculum is None:
         return args.config
-    from bytelm.config import load_toml
+    from bytelm.options import load_toml
     if args.config is not None:
         raise UserError("give either --config or --curriculum (a curriculum file may hold the "
                         "[model]/[train]/[optim] tables too)")
@@ -60,7 +60,7 @@ def run(args) -> int:
         from bytelm.config_docs import format_keys
         print(format_keys(args.preset or "transformer-tiny"))
         return 0
-    from bytelm.config import build_run_config
+    from bytelm.options import build_run_config
     from bytelm.train.loop import train
     config_file = _curriculum_file(args)
     saved_curriculum = None

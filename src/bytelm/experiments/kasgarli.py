@@ -187,7 +187,7 @@ def train_language(preset: str, data_dir, run_dir, steps: int, overrides: dict |
     """
     import json
 
-    from bytelm.config import build_run_config
+    from bytelm.options import build_run_config
     from bytelm.io import atomic_write_bytes
     from bytelm.train.loop import train
     run_dir = Path(run_dir)
@@ -317,7 +317,7 @@ def _bpe_runs(preset: str, data_dir, run_dir, byte_model, summary: dict, cfg,
     or split run (languages in side-by-side processes) does not train it again."""
     import json
 
-    from bytelm.config import dump_json
+    from bytelm.io import dump_json
     from bytelm.experiments.bpe_baseline import SELECTION, bpe_baseline
     from bytelm.train.distributed import pick_device
     data_dir, run_dir = Path(data_dir), Path(run_dir)

@@ -340,7 +340,7 @@ def run_recall(specs: list[str], task: RecallTask, out_dir, steps: int, override
     """
     from pathlib import Path
 
-    from bytelm.config import build_run_config
+    from bytelm.options import build_run_config
     out_dir = Path(out_dir)
     cfgs = []
     for spec in specs:

@@ -18,7 +18,9 @@ from typing import Callable
 import torch
 from tqdm import tqdm
 
-from bytelm.config import RunConfig, dump_json, run_config_from_dict
+from bytelm.config import RunConfig
+from bytelm.io import dump_json
+from bytelm.options import run_config_from_dict
 from bytelm.errors import UserError
 from bytelm.nn.loss import byte_cross_entropy
 from bytelm.optim import build_optimizer
