@@ -160,6 +160,19 @@ def check_static_decoder(spec: str, compile: str | None = None, prompt: int = 9,
         out = [dec.prefill(x[:, :prompt])]
         out += [dec.step(x[:, i])[:, None] for i in range(prompt, prompt + n)]
     torch.testing.assert_close(torch.cat(out, 1), full, rtol=1e-4, atol=1e-4)
+    if dec.greedy_block > 1:  # k bytes per call == k steps with the argmax between them
+        k = dec.greedy_block
+        blk = m.build_static_decoder(batch, compile=compile, capacity=prompt + k)
+        ref = m.build_static_decoder(batch, capacity=prompt + k)
+        with torch.no_grad():
+            nxt = blk.prefill(x[:, :prompt])[:, -1].argmax(-1)
+            ref.prefill(x[:, :prompt])
+            got, want, b = blk.greedy(nxt, k), [], nxt
+            for _ in range(k):
+                b = ref.step(b).argmax(-1)
+                want.append(b)
+        assert torch.equal(got, torch.stack(want, 1))
+        assert blk.n_bytes == prompt + k and blk.capacity() == 0
     if greedy:
         small = _model(spec, context=24)
         fixed = b"The quick brown fox"

@@ -283,3 +283,22 @@ def test_decode_row_too_many_new_bytes_for_the_cache():
                        decode_reps=1, decode_warmup=2, device=torch.device("cpu"))
     # the prompt fits (time to first byte measured), 2 + 130 decoded bytes do not
     assert r["status"] == NA_CONTEXT and _pos(r["ttfb_ms"]) and "bytes_per_s" not in r
+
+
+def test_bench_generate_times_greedy_blocks(tmp_path, capsys):
+    """The Transformer's fixed-shape decoder is timed in greedy blocks (what generation runs
+    at temperature 0): segments of whole blocks, three untimed block calls in the warm-up."""
+    res, _ = run_bench(tmp_path, capsys, "generate", "--preset", "transformer-tiny",
+                       "--contexts", 16, "--new-bytes", 12, "--batch", 1, "--prefill-reps", 1,
+                       "--decode-reps", 2, "--decode-warmup", 2, "--decode", "static")
+    (r,) = res["rows"]
+    assert r["status"] == "ok" and r["greedy_block"] == 8, r
+    assert r["new_bytes"] == 16 and r["decode_start"] == 16 + 2 + 3 * 8
+    assert _pos(r["decode_ms_per_byte"])
+    res, printed = run_bench(tmp_path, capsys, "generate", "--preset", "transformer-tiny",
+                             "--contexts", 16, "--new-bytes", 4, "--batch", 1,
+                             "--prefill-reps", 1, "--decode-reps", 2, "--decode-warmup", 2,
+                             "--decode", "both", "--greedy-blocks", "both")
+    # eager has no blocks (one row); the fixed-shape decoder a row with and one without
+    got = [(r["decode"], r["greedy_block"], r["status"]) for r in res["rows"]]
+    assert got == [("eager", 1, "ok"), ("compiled", 8, "ok"), ("compiled", 1, "ok")], got

@@ -2,7 +2,9 @@
 
 For each (batch, context C): a random prompt of C bytes is fed to a fresh decoder in one
 ``prefill`` call (the time to first byte, argmax included); then single-byte ``step`` calls
-are timed, each fed the argmax of the last logits (greedy, no sampling). The decoder is the
+are timed, each fed the argmax of the last logits (greedy, no sampling), or, on a decoder with
+greedy blocks (the Transformer's: ``greedy_block`` bytes per call, the argmax inside; what
+``bytelm generate`` runs at temperature 0), block calls (``greedy_block`` in the row). The decoder is the
 model's own ``step`` (eager) or its fixed-shape decoder, compiled or not
 (``bytelm.generate.decoder``; "auto" is the fastest exact one: compiled on CUDA). A model with a bounded
 cache (the GPT KV cache holds ``context`` bytes) reports contexts beyond it as
@@ -58,7 +60,8 @@ def decode_fns(model, batch: int, device: torch.device, decode: str = "eager",
 
 def decode_row(model, name: str, batch: int, context: int, new_bytes: int, prefill_reps: int,
                decode_reps: int, decode_warmup: int, device: torch.device,
-               decode: str = "eager", kv_dtype: torch.dtype | None = None) -> dict:
+               decode: str = "eager", kv_dtype: torch.dtype | None = None,
+               greedy_blocks: bool = True) -> dict:
     """Prefill and decode timings of one (batch, context); see the module docstring.
 
     When the cache holds the prompt but not prompt + warm-up + new bytes, decoding is timed
@@ -67,6 +70,8 @@ def decode_row(model, name: str, batch: int, context: int, new_bytes: int, prefi
     decode: "eager", "static", "compiled" or "auto" (``bytelm.generate.decoder``; the row
     records the mode it resolved to). A compiled decoder's warm-up (compilation, CUDA-graph
     recording) is raised to its ``warmup_steps`` and reported apart (``warmup_s``), never timed.
+    greedy_blocks: False times a decoder with greedy blocks one byte per call (row
+    ``greedy_block`` 1).
     """
     from bytelm.generate.decoder import resolve_decode
     cap = model.max_state_bytes()
@@ -89,10 +94,17 @@ def decode_row(model, name: str, batch: int, context: int, new_bytes: int, prefi
     seg = max(1, new_bytes // decode_reps)
     n_timed = seg * min(decode_reps, new_bytes)
     try:
-        init_step, step, min_warmup, _ = decode_fns(
+        init_step, step, min_warmup, dec = decode_fns(
             model, batch, device, row["decode"], kv_dtype,
             need=context + decode_warmup + WARMUP_ALLOWANCE + n_timed)
         decode_warmup = max(decode_warmup, min_warmup)
+        k = dec.greedy_block if dec is not None and greedy_blocks else 1
+        if k > 1:  # whole blocks: segments of a multiple of k bytes, 3 untimed block calls
+            # (CUDA graphs are recorded on a graph's second or third call)
+            seg = -(-seg // k) * k
+            n_timed = seg * min(decode_reps, new_bytes)
+            decode_warmup += 3 * k
+        row["greedy_block"] = k
 
         def prefill(x=prompt):
             logits, state = init_step(x)
@@ -114,17 +126,23 @@ def decode_row(model, name: str, batch: int, context: int, new_bytes: int, prefi
         state, nxt = held["state"], held["next"]
         synchronize(device)
         t0 = time.perf_counter()
-        for _ in range(decode_warmup):
+        for _ in range(decode_warmup - (3 * k if k > 1 else 0)):
             logits, state = step(nxt, state)
             nxt = _argmax_next(logits)
+        for _ in range(3 if k > 1 else 0):
+            nxt = dec.greedy(nxt[:, 0], k)[:, -1:]
         synchronize(device)
         warmup_s = time.perf_counter() - t0
         sw = Stopwatch(device)
         for _ in range(n_timed // seg):
             sw.start()
-            for _ in range(seg):
-                logits, state = step(nxt, state)
-                nxt = _argmax_next(logits)
+            if k > 1:
+                for _ in range(seg // k):
+                    nxt = dec.greedy(nxt[:, 0], k)[:, -1:]
+            else:
+                for _ in range(seg):
+                    logits, state = step(nxt, state)
+                    nxt = _argmax_next(logits)
             sw.stop()
         per_byte = [t / seg for t in sw.times_ms()]
     except Exception as e:  # noqa: BLE001 - one failing row (e.g. OOM) ends only itself
@@ -153,7 +171,8 @@ def bench_generate(models: list[tuple[str, Callable[[], torch.nn.Module]]], cont
                    new_bytes: int, batches: list[int], dtype: torch.dtype, device: torch.device,
                    prefill_reps: int = 3, decode_reps: int = 4, decode_warmup: int = 8,
                    on_row: Callable[[dict], None] | None = None,
-                   decodes: tuple[str, ...] = ("auto",)) -> list[dict]:
+                   decodes: tuple[str, ...] = ("auto",),
+                   greedy_blocks: tuple[bool, ...] = (True,)) -> list[dict]:
     """One row per (model, batch, context).
 
     Args:
@@ -167,6 +186,8 @@ def bench_generate(models: list[tuple[str, Callable[[], torch.nn.Module]]], cont
         decode_warmup: untimed single-byte steps before the timed ones.
         on_row: called with each finished row (e.g. to save partial results).
         decodes: decode modes ("auto", "eager", "static", "compiled"), one row each.
+        greedy_blocks: (True,): decoders with greedy blocks timed in them; (True, False): also
+            one byte per call, a row each (decoders without blocks: one row).
     Returns:
         rows (dicts, JSON-serialisable).
     """
@@ -179,12 +200,20 @@ def bench_generate(models: list[tuple[str, Callable[[], torch.nn.Module]]], cont
             for decode in decodes:
                 for batch in batches:
                     for ctx in contexts:
-                        log.info("generate %s batch %d context %d (%s)", name, batch, ctx, decode)
-                        rows.append(decode_row(model, name, batch, ctx, new_bytes, prefill_reps,
-                                               decode_reps, decode_warmup, device, decode,
-                                               dtype if dtype == torch.bfloat16 else None))
-                        model.drop_static_decoders()  # a decoder's buffers end with its row
-                        if on_row:
-                            on_row(rows[-1])
+                        blocks_used = None
+                        for blocks in greedy_blocks:
+                            if not blocks and blocks_used is False:
+                                continue  # the row just made had no greedy blocks to turn off
+                            log.info("generate %s batch %d context %d (%s%s)", name, batch, ctx,
+                                     decode, "" if blocks else ", one byte per call")
+                            rows.append(decode_row(model, name, batch, ctx, new_bytes,
+                                                   prefill_reps, decode_reps, decode_warmup,
+                                                   device, decode,
+                                                   dtype if dtype == torch.bfloat16 else None,
+                                                   blocks))
+                            blocks_used = rows[-1].get("greedy_block", 1) > 1
+                            model.drop_static_decoders()  # a decoder's buffers end with its row
+                            if on_row:
+                                on_row(rows[-1])
         del model
     return rows

@@ -94,6 +94,10 @@ def add_parser(sub) -> None:
                         "model's own step; static: the fixed-shape decoder uncompiled; "
                         "compiled: it under torch.compile (warm-up raised to its graphs, timed "
                         "apart); both: an eager and a compiled row")
+    g.add_argument("--greedy-blocks", default="on", choices=["on", "off", "both"],
+                   help="on (default): a decoder with greedy blocks (the Transformer's) is timed "
+                        "in them, as generation runs at temperature 0; off: one byte per call; "
+                        "both: a row each")
     g.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"],
                    help="auto: bf16 autocast on CUDA, fp32 on CPU")
 
@@ -205,7 +209,8 @@ _TRAIN_COLS = [("preset", "preset", ""), ("batch", "batch", ""), ("seq", "seq_le
                ("MFU(meas)", "mfu_vs_measured", ".3f"), ("peak GiB", "peak_memory_gib", ".2f"),
                ("rss GiB", "host_peak_rss_gib", ".2f"), ("1st step s", "first_step_s", ".2f"),
                ("status", "status", "")]
-_GEN_COLS = [("model", "model", ""), ("decode", "decode", ""), ("batch", "batch", ""),
+_GEN_COLS = [("model", "model", ""), ("decode", "decode", ""), ("block", "greedy_block", ""),
+             ("batch", "batch", ""),
              ("context", "context", ""),
              ("TTFB ms", "ttfb_ms", ".1f"), ("ms/byte", "decode_ms_per_byte", ".3f"),
              ("bytes/s/stream", "bytes_per_s_per_stream", ",.0f"),
@@ -258,8 +263,10 @@ def run(args) -> int:
     elif mode == "generate":
         from bytelm.bench.generate import bench_generate
         decodes = ("eager", "compiled") if args.decode == "both" else (args.decode,)
+        blocks = {"on": (True,), "off": (False,), "both": (True, False)}[args.greedy_blocks]
         bench_generate(models, args.contexts, args.new_bytes, args.batch, dtype, device,
-                       args.prefill_reps, args.decode_reps, args.decode_warmup, on_row, decodes)
+                       args.prefill_reps, args.decode_reps, args.decode_warmup, on_row, decodes,
+                       blocks)
         cols = _GEN_COLS
     else:
         from bytelm.bench.mixer import bench_mixer

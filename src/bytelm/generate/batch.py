@@ -11,6 +11,12 @@ with at least half a context of history (full recompute over a sliding window, a
 context/2 bytes instead of every byte). Greedy output per stream equals generating it alone.
 Sampling draws from one generator for the whole batch: seeded runs repeat, and a batch of one
 draws exactly what single-stream generation draws.
+
+Greedy (temperature 0) on a decoder with greedy blocks (``greedy_block`` k > 1: the
+Transformer's fixed-shape decoder) runs k bytes per decoder call once every prompt is read:
+one CUDA graph of k steps with the argmax inside, its bytes read back once, instead of a graph
+launch, an argmax and a host read per byte. The bytes are the same (tests/generate); a stream
+that stops inside a block just leaves the rest of it unread.
 """
 from typing import Iterator
 
@@ -67,16 +73,25 @@ def iter_batch(model, prompts, max_bytes: int = 256, temperature: float = 1.0, t
     in_prompt = torch.tensor(lens, device=device)
     last = dec.prefill(pending[:, :m])[:, -1]
     made, done = [0] * B, [False] * B
-    fed = m  # bytes every state holds
+    fed = m  # bytes every state holds (read by the decoder, or yielded and queued in ``ahead``)
+    # greedy blocks: at temperature 0 a decoder with ``greedy`` decodes k bytes per call once
+    # every prompt is read; ``ahead`` holds the rows it returned that are not yielded yet (the
+    # decoder has read all but the last of them)
+    k = getattr(dec, "greedy_block", 1)
+    blocks = k > 1 and mode == "standard" and temperature <= 0
+    ahead: list[list[int]] = []
     while True:
-        if mode == "entropy":
-            nxt = sample_entropy_aware(last, entropy_low, entropy_high, top_k or 10,
-                                       max(temperature, 1e-6), top_p, gen)
+        if ahead:
+            vals = ahead.pop(0)
         else:
-            nxt = sample_next(last, temperature, top_k, top_p, gen)
-        if fed < longest:  # streams still reading their prompts take its next byte
-            nxt = torch.where(in_prompt > fed, pending[:, fed], nxt)
-        vals = nxt.tolist()
+            if mode == "entropy":
+                nxt = sample_entropy_aware(last, entropy_low, entropy_high, top_k or 10,
+                                           max(temperature, 1e-6), top_p, gen)
+            else:
+                nxt = sample_next(last, temperature, top_k, top_p, gen)
+            if fed < longest:  # streams still reading their prompts take its next byte
+                nxt = torch.where(in_prompt > fed, pending[:, fed], nxt)
+            vals = nxt.tolist()
         out: list[int | None] = [None] * B
         for b in range(B):
             if done[b] or fed < lens[b]:
@@ -92,13 +107,18 @@ def iter_batch(model, prompts, max_bytes: int = 256, temperature: float = 1.0, t
             if out[b] is None:
                 history[b].append(vals[b])
         fed += 1
+        if ahead:  # the decoder has read this byte already
+            continue
         cap = dec.capacity()
         if cap is not None and cap < 1:
             # cache full: rebuild it from every stream's most recent half context
             keep = torch.tensor([list(h[-(ctx // 2):]) for h in history], device=device)
             last = dec.prefill(keep)[:, -1]
+        elif blocks and fed >= longest and (cap is None or cap >= k):
+            fed_now = torch.tensor(vals, device=device)
+            ahead = dec.greedy(fed_now, k).T.tolist()
         else:
-            last = dec.step(nxt)
+            last = dec.step(torch.tensor(vals, device=device) if blocks else nxt)
 
 
 def generate_many(model, prompts, **kwargs) -> list[bytes]:

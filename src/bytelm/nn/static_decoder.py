@@ -7,6 +7,10 @@ The interface (a family returns one from ``ByteLM.build_static_decoder``):
     dec.step(b)         # b (B,) one byte per stream; next-byte logits (B, 256) fp32
     dec.capacity()      # bytes the state can still take (None: unbounded)
     dec.n_bytes         # bytes read per stream since the last prefill
+    dec.greedy(b, k)    # feeds b (B,), then k - 1 of its own argmax bytes, in one call (one
+                        # CUDA graph when compiled); the k argmax bytes (B, k), the last not
+                        # yet fed. Only where ``greedy_block`` > 1 (a decoder whose byte step
+                        # has no host decision and no graph_args)
 
 ``step`` calls ``self._fn(b, *self.graph_args())``: ``_fn`` is the family's per-byte function,
 compiled or not, and ``graph_args`` the Python values that select one of its graphs (none for
@@ -20,14 +24,29 @@ class StaticDecoderBase(nn.Module):
     """Base of the fixed-shape decoders; subclasses define ``prefill`` and ``_byte``."""
 
     n_bytes: int = 0
+    greedy_block: int = 1
+    """bytes ``greedy`` decodes in one call (1: the decoder has no such path). Greedy
+    generation runs in blocks of this many bytes, so the host launches one graph and reads the
+    bytes back once per block instead of once per byte."""
     warmup_steps: int = 4
     """steps after a prefill that build and record every graph (CUDA graphs are recorded on a
     graph's second or third call); benchmarks time none of them."""
 
-    def _setup(self, fn, compile: str | None) -> None:
-        """Sets ``self._fn`` to ``fn`` compiled with mode ``compile`` (None: eager)."""
+    def _setup(self, fn, compile: str | None, greedy_block: int = 1) -> None:
+        """Sets ``self._fn`` to ``fn`` compiled with mode ``compile`` (None: eager) and, with
+        ``greedy_block`` k > 1, ``self._greedy_fn`` to k steps of ``fn`` with argmax between
+        them (compiled as one function, so one CUDA graph)."""
         self.compiled = bool(compile)
         self._fn = self._compile(fn, compile) if compile else fn
+        self.greedy_block = greedy_block
+        if greedy_block > 1:
+            def block(b: torch.Tensor) -> torch.Tensor:
+                out = []
+                for _ in range(greedy_block):
+                    b = fn(b).argmax(-1)
+                    out.append(b)
+                return torch.stack(out, 1)
+            self._greedy_fn = self._compile(block, compile) if compile else block
 
     def _compile(self, fn, mode: str):
         """``torch.compile(fn, mode=mode)`` over this decoder's buffers, updated in place."""
@@ -59,6 +78,22 @@ class StaticDecoderBase(nn.Module):
     def capacity(self) -> int | None:
         """Bytes the state can still take (None: unbounded)."""
         return None
+
+    @torch.no_grad()
+    def greedy(self, b: torch.Tensor, k: int) -> torch.Tensor:
+        """Feeds b (B,) and then the argmax byte of each step but the last: k = greedy_block
+        bytes fed, the k argmax bytes returned (B, k) long (the last one not fed). Equals k
+        calls of ``step`` with argmax between them (the logits are the same function's)."""
+        if k != self.greedy_block or k < 2:
+            raise ValueError(f"this decoder decodes greedy blocks of {self.greedy_block} bytes, "
+                             f"not {k}")
+        if self.graph_args():
+            raise ValueError("greedy blocks need a byte step without graph_args")
+        out = self._greedy_fn(b.long())
+        self.n_bytes += k
+        if out.device.type == "cuda" and self.compiled:
+            out = out.clone()  # a CUDA-graph output is overwritten by the next replay
+        return out
 
     @torch.no_grad()
     def step(self, b: torch.Tensor) -> torch.Tensor:

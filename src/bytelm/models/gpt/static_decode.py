@@ -7,6 +7,10 @@ a CUDA graph at every position. The reference is ``GPT.step`` (tests equate the 
     for _ in range(n_new):
         nxt = logits[:, -1].argmax(-1)    # (B,)
         logits = dec.step(nxt)[:, None]   # (B, 1, 256)
+
+Greedy decoding can also run ``greedy_block`` bytes per call (``dec.greedy``: one CUDA graph
+of 8 steps with the argmax inside, read back once), what ``bytelm.generate`` does at
+temperature 0.
 """
 import torch
 
@@ -25,10 +29,11 @@ class GPTStaticDecoder(StaticDecoderBase):
             (masked), so it is sized to the generation, not the context.
         dtype: dtype of the cached keys/values (default the model's parameter dtype).
         compile: None (eager), or a ``torch.compile`` mode.
+        greedy_block: bytes per ``greedy`` call (1: none; the default 8).
     """
 
     def __init__(self, model, batch_size: int, capacity: int, dtype: torch.dtype | None = None,
-                 compile: str | None = None):
+                 compile: str | None = None, greedy_block: int = 8):
         super().__init__()
         c = model.config
         self._bound(model, batch_size, capacity)
@@ -39,7 +44,7 @@ class GPTStaticDecoder(StaticDecoderBase):
             self.register_buffer(f"k{i}", torch.zeros(shape, device=dev, dtype=kv_dtype))
             self.register_buffer(f"v{i}", torch.zeros(shape, device=dev, dtype=kv_dtype))
         self.register_buffer("pos", torch.zeros((), dtype=torch.long, device=dev))
-        self._setup(self._byte, compile)
+        self._setup(self._byte, compile, greedy_block)
 
     def _buffers_kv(self):
         n = self.model.config.n_layers
