@@ -167,7 +167,7 @@ def check_static_decoder(spec: str, compile: str | None = None, prompt: int = 9,
         with torch.no_grad():
             nxt = blk.prefill(x[:, :prompt])[:, -1].argmax(-1)
             ref.prefill(x[:, :prompt])
-            got, want, b = blk.greedy(nxt, k), [], nxt
+            got, want, b = blk.greedy(nxt), [], nxt
             for _ in range(k):
                 b = ref.step(b).argmax(-1)
                 want.append(b)

@@ -18,7 +18,7 @@ def apply_overrides(obj, values: dict[str, Any], section: str | None = None):
 
     Errors name the option as the command line spells it, ``--{section}.{field}``, or, with
     section None (the Python API: ``create_model("transformer-tiny", n_layers=3)``), as the
-    class's field, ``TransformerConfig.n_layers``.
+    class's field, ``GPTConfig.n_layers``.
     """
     if not values:
         return obj

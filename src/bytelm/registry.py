@@ -10,6 +10,7 @@ from dataclasses import fields
 from typing import Any, Callable
 
 from bytelm.errors import UserError
+from bytelm.overrides import apply_overrides
 
 _FAMILIES: dict[str, tuple[type, type]] = {}
 _PRESETS: dict[str, tuple[str, Callable[[], Any]]] = {}
@@ -59,13 +60,6 @@ def preset_config(name: str, **overrides: Any):
         raise _unknown("preset", name, sorted(_PRESETS))
     family, fn = _PRESETS[name]
     cfg = fn()
-    return with_overrides(cfg, overrides) if overrides else cfg
-
-
-def with_overrides(cfg, overrides: dict[str, Any]):
-    """A copy of dataclass ``cfg`` with ``overrides`` set (``bytelm.overrides.apply_overrides``,
-    the one override path: values converted to the fields' types, validation re-run)."""
-    from bytelm.overrides import apply_overrides
     return apply_overrides(cfg, overrides)
 
 
@@ -101,5 +95,5 @@ def create_model(name_or_config, **overrides: Any):
     if isinstance(name_or_config, str):
         cfg = preset_config(name_or_config, **overrides)
     else:
-        cfg = with_overrides(name_or_config, overrides) if overrides else name_or_config
+        cfg = apply_overrides(name_or_config, overrides)
     return model_class(cfg)(cfg)

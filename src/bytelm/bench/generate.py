@@ -99,11 +99,14 @@ def decode_row(model, name: str, batch: int, context: int, new_bytes: int, prefi
             need=context + decode_warmup + WARMUP_ALLOWANCE + n_timed)
         decode_warmup = max(decode_warmup, min_warmup)
         k = dec.greedy_block if dec is not None and greedy_blocks else 1
-        if k > 1:  # whole blocks: segments of a multiple of k bytes, 3 untimed block calls
-            # (CUDA graphs are recorded on a graph's second or third call)
+        # whole blocks: segments of a multiple of k bytes, 3 untimed block calls (CUDA graphs
+        # are recorded on a graph's second or third call) after the single-byte warm-up
+        block_warmup = 3 if k > 1 else 0
+        if k > 1:
             seg = -(-seg // k) * k
             n_timed = seg * min(decode_reps, new_bytes)
-            decode_warmup += 3 * k
+        single_warmup = decode_warmup
+        decode_warmup += block_warmup * k
         row["greedy_block"] = k
 
         def prefill(x=prompt):
@@ -126,11 +129,11 @@ def decode_row(model, name: str, batch: int, context: int, new_bytes: int, prefi
         state, nxt = held["state"], held["next"]
         synchronize(device)
         t0 = time.perf_counter()
-        for _ in range(decode_warmup - (3 * k if k > 1 else 0)):
+        for _ in range(single_warmup):
             logits, state = step(nxt, state)
             nxt = _argmax_next(logits)
-        for _ in range(3 if k > 1 else 0):
-            nxt = dec.greedy(nxt[:, 0], k)[:, -1:]
+        for _ in range(block_warmup):
+            nxt = dec.greedy(nxt[:, 0])[:, -1:]
         synchronize(device)
         warmup_s = time.perf_counter() - t0
         sw = Stopwatch(device)
@@ -138,7 +141,7 @@ def decode_row(model, name: str, batch: int, context: int, new_bytes: int, prefi
             sw.start()
             if k > 1:
                 for _ in range(seg // k):
-                    nxt = dec.greedy(nxt[:, 0], k)[:, -1:]
+                    nxt = dec.greedy(nxt[:, 0])[:, -1:]
             else:
                 for _ in range(seg):
                     logits, state = step(nxt, state)

@@ -75,14 +75,14 @@ def iter_batch(model, prompts, max_bytes: int = 256, temperature: float = 1.0, t
     made, done = [0] * B, [False] * B
     fed = m  # bytes every state holds (read by the decoder, or yielded and queued in ``ahead``)
     # greedy blocks: at temperature 0 a decoder with ``greedy`` decodes k bytes per call once
-    # every prompt is read; ``ahead`` holds the rows it returned that are not yielded yet (the
-    # decoder has read all but the last of them)
+    # every prompt is read; ``ahead`` holds the steps it returned that are not yielded yet, each
+    # as (B,) tensor and list (the decoder has read all but the last of them)
     k = getattr(dec, "greedy_block", 1)
     blocks = k > 1 and mode == "standard" and temperature <= 0
-    ahead: list[list[int]] = []
+    ahead: list[tuple[torch.Tensor, list[int]]] = []
     while True:
         if ahead:
-            vals = ahead.pop(0)
+            nxt, vals = ahead.pop(0)
         else:
             if mode == "entropy":
                 nxt = sample_entropy_aware(last, entropy_low, entropy_high, top_k or 10,
@@ -115,10 +115,12 @@ def iter_batch(model, prompts, max_bytes: int = 256, temperature: float = 1.0, t
             keep = torch.tensor([list(h[-(ctx // 2):]) for h in history], device=device)
             last = dec.prefill(keep)[:, -1]
         elif blocks and fed >= longest and (cap is None or cap >= k):
-            fed_now = torch.tensor(vals, device=device)
-            ahead = dec.greedy(fed_now, k).T.tolist()
+            block = dec.greedy(nxt)
+            # contiguous rows: a strided column would be a new input layout to a compiled step
+            steps = block.T.contiguous()
+            ahead = list(zip(steps.unbind(0), steps.tolist()))
         else:
-            last = dec.step(torch.tensor(vals, device=device) if blocks else nxt)
+            last = dec.step(nxt)
 
 
 def generate_many(model, prompts, **kwargs) -> list[bytes]:

@@ -7,10 +7,10 @@ The interface (a family returns one from ``ByteLM.build_static_decoder``):
     dec.step(b)         # b (B,) one byte per stream; next-byte logits (B, 256) fp32
     dec.capacity()      # bytes the state can still take (None: unbounded)
     dec.n_bytes         # bytes read per stream since the last prefill
-    dec.greedy(b, k)    # feeds b (B,), then k - 1 of its own argmax bytes, in one call (one
-                        # CUDA graph when compiled); the k argmax bytes (B, k), the last not
-                        # yet fed. Only where ``greedy_block`` > 1 (a decoder whose byte step
-                        # has no host decision and no graph_args)
+    dec.greedy(b)       # k = greedy_block: feeds b (B,), then k - 1 of its own argmax bytes,
+                        # in one call (one CUDA graph when compiled); the k argmax bytes
+                        # (B, k), the last not yet fed. Only where ``greedy_block`` > 1 (a
+                        # decoder whose byte step has no host decision and no graph_args)
 
 ``step`` calls ``self._fn(b, *self.graph_args())``: ``_fn`` is the family's per-byte function,
 compiled or not, and ``graph_args`` the Python values that select one of its graphs (none for
@@ -80,13 +80,13 @@ class StaticDecoderBase(nn.Module):
         return None
 
     @torch.no_grad()
-    def greedy(self, b: torch.Tensor, k: int) -> torch.Tensor:
+    def greedy(self, b: torch.Tensor) -> torch.Tensor:
         """Feeds b (B,) and then the argmax byte of each step but the last: k = greedy_block
         bytes fed, the k argmax bytes returned (B, k) long (the last one not fed). Equals k
         calls of ``step`` with argmax between them (the logits are the same function's)."""
-        if k != self.greedy_block or k < 2:
-            raise ValueError(f"this decoder decodes greedy blocks of {self.greedy_block} bytes, "
-                             f"not {k}")
+        k = self.greedy_block
+        if k < 2:
+            raise ValueError("this decoder has no greedy blocks (greedy_block 1)")
         if self.graph_args():
             raise ValueError("greedy blocks need a byte step without graph_args")
         out = self._greedy_fn(b.long())
